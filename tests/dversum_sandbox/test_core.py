@@ -1,0 +1,62 @@
+"""The sandbox framework: auth, errors, rate limit headers, unknown routes, pagination of /users."""
+
+from __future__ import annotations
+
+import httpx2
+import pytest
+
+from dversum_sandbox import SandboxSettings, accounts, create_app
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_me_and_auth(api: httpx2.AsyncClient, public: httpx2.AsyncClient) -> None:
+    me = await api.get("/me")
+    assert me.status_code == 200
+    assert me.json()["slug"] == "anna"
+    assert me.headers["x-ratelimit-limit"] == "10000"
+    denied = await public.get("/me")
+    assert denied.status_code == 401
+    assert denied.json()["error"] == "unauthorized"
+    bad = await public.get("/me", headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401
+
+
+async def test_unknown_route_is_json_404(api: httpx2.AsyncClient) -> None:
+    response = await api.get("/does-not-exist")
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+
+
+async def test_other_org_user_is_404(api: httpx2.AsyncClient, api_b: httpx2.AsyncClient) -> None:
+    other = (await api_b.get("/me")).json()["id"]
+    assert (await api.get(f"/users/{other}")).status_code == 404
+
+
+async def test_rate_limit_429_with_retry_after(tmp_path: object) -> None:
+    from pathlib import Path
+
+    app = create_app(SandboxSettings(data_dir=Path(str(tmp_path)) / "s", rate_limit=3))
+    with app.db.transaction():
+        _, _, token = accounts.create_workspace(app.db, "O", "U", "u@x.de", "u", "2026-01-01T00:00:00Z")
+    async with httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=app),
+        base_url="http://127.0.0.1/api/v1",
+        headers={"Authorization": f"Bearer {token}"},
+    ) as client:
+        codes = [(await client.get("/me")).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        last = await client.get("/me")
+        assert last.status_code == 429
+        assert int(last.headers["retry-after"]) >= 1
+        assert last.headers["x-ratelimit-remaining"] == "0"
+        assert last.json()["error"] == "rate_limited"
+    app.db.close()
+
+
+async def test_users_paginate(api: httpx2.AsyncClient) -> None:
+    page = (await api.get("/users", params={"per_page": 1})).json()
+    assert page["total"] == 1 and page["per_page"] == 1 and len(page["users"]) == 1
+    too_many = await api.get("/users", params={"per_page": 101})
+    assert too_many.status_code == 422
+    assert too_many.json()["field"] == "per_page"
