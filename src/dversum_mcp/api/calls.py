@@ -1,0 +1,179 @@
+"""One tool call at the API layer: the request its arguments describe, and what it produced.
+
+`Call` holds the arguments already sorted by where they go (path / query / body / form /
+local), plus what a hook may need (progress, allowed folders, the deadline). `Call.send()`
+is the plain endpoint request; `run_default` adds the table's generic behaviours: walking
+all pages with progress, and binary downloads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from dversum_mcp.api.client import ApiClient, ApiResponse
+from dversum_mcp.api.errors import ApiError, ArgumentError
+
+__all__ = ["MAX_ALL_PAGES_ITEMS", "Binary", "Call", "Outcome", "ProgressFn", "list_key", "run_default"]
+
+ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
+MAX_ALL_PAGES_ITEMS = 2000
+
+
+async def _no_progress(progress: float, total: float | None, message: str | None) -> None:
+    return None
+
+
+async def _no_roots() -> list[Path]:
+    return []
+
+
+@dataclass(frozen=True)
+class Binary:
+    """Bytes a tool returns (a PDF, a file): embedded in the result or saved to disk."""
+
+    data: bytes
+    mime_type: str
+    filename: str
+
+
+@dataclass
+class Outcome:
+    """What a call produced: structured data, optional bytes, and warnings for the model."""
+
+    data: dict[str, Any]
+    binary: Binary | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Call:
+    client: ApiClient
+    tool: str
+    method: str | None
+    path: str | None
+    path_args: dict[str, str]
+    query: dict[str, Any]
+    body: dict[str, Any]
+    form: dict[str, str]
+    local: dict[str, Any]
+    public: bool = False
+    paginated: bool = False
+    binary: bool = False
+    deadline: float | None = None
+    progress: ProgressFn = _no_progress
+    roots: Callable[[], Awaitable[list[Path]]] = _no_roots
+    file_roots: tuple[Path, ...] = ()
+
+    def url_path(self, path: str | None = None, path_args: dict[str, str] | None = None) -> str:
+        """Fill the path template; every value is one percent-encoded segment (ids were validated)."""
+        template = path if path is not None else self.path
+        if template is None:
+            raise RuntimeError(f"tool {self.tool} has no path")
+        out = template
+        for name, value in (path_args if path_args is not None else self.path_args).items():
+            out = out.replace("{" + name + "}", quote(value, safe=""))
+        if "{" in out:
+            missing = out[out.index("{") + 1 : out.index("}")]
+            raise ArgumentError(f"missing path argument for {{{missing}}}")
+        return out
+
+    async def send(
+        self,
+        method: str | None = None,
+        path: str | None = None,
+        *,
+        path_args: dict[str, str] | None = None,
+        query: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+        public: bool | None = None,
+    ) -> ApiResponse:
+        """The request (by default exactly the one the table entry describes)."""
+        verb = method or self.method
+        if verb is None:
+            raise RuntimeError(f"tool {self.tool} has no method")
+        use_body = self.body if body is None else body
+        return await self.client.request(
+            verb,
+            self.url_path(path, path_args),
+            query=self.query if query is None else query,
+            json_body=use_body if verb in ("POST", "PUT", "PATCH") and files is None else None,
+            form=self.form if files is not None else None,
+            files=files,
+            public=self.public if public is None else public,
+            deadline=self.deadline,
+        )
+
+
+def list_key(data: Any) -> str | None:
+    """The list in a list envelope (`{"clients": [...], "total": 47}`)."""
+    if not isinstance(data, dict):
+        return None
+    keys = [k for k, v in data.items() if isinstance(v, list)]
+    return keys[0] if len(keys) == 1 else None
+
+
+def _as_outcome(response: ApiResponse) -> Outcome:
+    data = response.data
+    if data is None:
+        return Outcome({"ok": True, "status": response.status})
+    if not isinstance(data, dict):
+        return Outcome({"result": data})
+    return Outcome(data)
+
+
+async def run_default(call: Call) -> Outcome:
+    """The generic endpoint call: one request, all pages when asked, or a binary download."""
+    if call.binary:
+        response = await call.send()
+        if response.data is not None:
+            return Outcome(response.data)
+        filename = _filename(response.headers.get("content-disposition"), call)
+        mime = response.content_type.split(";")[0].strip() or "application/octet-stream"
+        return Outcome({"filename": filename, "mime_type": mime, "size": len(response.content)},
+                       binary=Binary(response.content, mime, filename))
+    if call.paginated and call.local.get("all_pages"):
+        return await _all_pages(call)
+    return _as_outcome(await call.send())
+
+
+async def _all_pages(call: Call) -> Outcome:
+    per_page = 100
+    page = 1
+    items: list[Any] = []
+    key: str | None = None
+    total = 0
+    while True:
+        query = {**call.query, "page": page, "per_page": per_page}
+        response = await call.send(query=query)
+        data = response.data
+        key = list_key(data)
+        if key is None:
+            raise ApiError(response.status, "invalid_response", "Expected a list envelope with 'total'")
+        assert isinstance(data, dict)
+        chunk = data[key]
+        total = int(data.get("total", len(chunk)))
+        items.extend(chunk)
+        await call.progress(len(items), total, f"{len(items)} of {total} {key}")
+        if not chunk or len(items) >= total or len(items) >= MAX_ALL_PAGES_ITEMS:
+            break
+        page += 1
+    out: dict[str, Any] = {key: items[:MAX_ALL_PAGES_ITEMS], "total": total, "pages_fetched": page}
+    warnings = []
+    if total > MAX_ALL_PAGES_ITEMS:
+        out["truncated"] = True
+        warnings.append(f"Only the first {MAX_ALL_PAGES_ITEMS} of {total} were fetched; narrow the filters.")
+    return Outcome(out, warnings=warnings)
+
+
+def _filename(disposition: str | None, call: Call) -> str:
+    if disposition and "filename=" in disposition:
+        name = disposition.split("filename=", 1)[1].split(";")[0].strip().strip('"')
+        if name:
+            return Path(name).name
+    ident = next(iter(call.path_args.values()), "download")
+    return f"{call.tool.removeprefix('download_')}-{ident}"

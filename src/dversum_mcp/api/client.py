@@ -1,0 +1,314 @@
+"""The dVersum API client: auth, language, limiter, retries, error mapping. One per server.
+
+It takes any `httpx2.AsyncBaseTransport`: the network for the real API, an
+`httpx2.ASGITransport` around the sandbox app, or a `MockTransport` in tests; it never
+checks which. httpx2's exceptions are translated here, once, through a class → outcome map.
+
+Retries (exponential backoff with jitter) happen only where repeating cannot duplicate a
+write: idempotent methods (GET, PUT, DELETE) on timeouts, lost connections and 5xx; any
+method when the connection was never established or the API said 429 (nothing was done).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx2
+
+from dversum_mcp import __version__
+from dversum_mcp.api.errors import ApiError
+from dversum_mcp.api.limiter import RateLimiter
+
+__all__ = ["ApiClient", "ApiResponse", "RequestLog"]
+
+log = logging.getLogger("dversum_mcp.api")
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+# httpx2 exception class → (error token, message, request surely not sent?)
+_EXC_MAP: tuple[tuple[type[Exception], str, str, bool], ...] = (
+    (httpx2.ConnectTimeout, "connect_timeout", "Timed out connecting to the dVersum API", True),
+    (httpx2.ConnectError, "connect_failed", "Could not connect to the dVersum API", True),
+    (httpx2.PoolTimeout, "timeout", "No free connection to the dVersum API in time", True),
+    (httpx2.ReadTimeout, "timeout", "The dVersum API did not answer in time", False),
+    (httpx2.WriteTimeout, "timeout", "Timed out sending the request to the dVersum API", False),
+    (httpx2.RemoteProtocolError, "connection_lost", "The connection to the dVersum API broke mid-response", False),
+    (httpx2.ReadError, "connection_lost", "The connection to the dVersum API was reset", False),
+    (httpx2.WriteError, "connection_lost", "The connection to the dVersum API was reset while sending", False),
+    (httpx2.TransportError, "network_error", "Network error talking to the dVersum API", False),
+)
+
+_STATUS: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "The API could not parse the request; check the field named and its format."),
+    401: (
+        "unauthorized",
+        "The API token is missing or invalid: set DVERSUM_API_TOKEN (dVersum → Settings → API) and restart the server.",
+    ),
+    403: ("forbidden", "The token's user lacks permission for this resource; ask a workspace admin."),
+    404: (
+        "not_found",
+        "The id does not exist or belongs to another organization; list the resource to find the right id.",
+    ),
+    405: ("method_not_allowed", "This endpoint does not support the method; the tool table may be outdated."),
+    409: ("conflict", "The resource's current state does not allow this; fetch it and choose another action."),
+    410: ("gone", "The link or resource has expired or was used up."),
+    413: ("payload_too_large", "The request is too large (files: at most 100 MB)."),
+    422: ("validation_failed", "Fix the field named in 'field' and call again."),
+    429: ("rate_limited", "dVersum's rate limit (120 requests/minute) was hit; wait retry_after_s, then retry."),
+}
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    headers: Mapping[str, str]
+    data: Any
+    content: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
+class RequestLog:
+    """One request's summary for logs and MCP log notifications (never carries secrets)."""
+
+    method: str
+    path: str
+    status: int
+    duration_ms: float
+    attempts: int
+    rate_remaining: str | None
+
+
+class ApiClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        language: str = "de",
+        timeout_s: float = 20.0,
+        max_retries: int = 3,
+        limiter: RateLimiter | None = None,
+        backoff_s: float = 0.5,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        on_request: Callable[[RequestLog], None] | None = None,
+    ) -> None:
+        self._token = token
+        self.base_url = base_url.rstrip("/")
+        self.language = language
+        self.max_retries = max_retries
+        self.limiter = limiter or RateLimiter()
+        self.backoff_s = backoff_s
+        self._sleep = sleep
+        self._clock = clock
+        self.on_request = on_request
+        self._http = httpx2.AsyncClient(
+            transport=transport,
+            timeout=httpx2.Timeout(timeout_s, connect=min(10.0, timeout_s)),
+            headers={"User-Agent": f"dversum-mcp/{__version__}", "Accept": "application/json"},
+            follow_redirects=False,
+            trust_env=transport is None,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> ApiClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def redact(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        form: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        public: bool = False,
+        deadline: float | None = None,
+        absolute_url: str | None = None,
+    ) -> ApiResponse:
+        """Send one API request (with limiter and safe retries); raise `ApiError` on failure."""
+        headers = {"Accept-Language": self.language}
+        if not public:
+            if not self._token:
+                raise ApiError(401, "unauthorized", "No API token configured", hint=_STATUS[401][1])
+            headers["Authorization"] = f"Bearer {self._token}"
+        url = absolute_url or f"{self.base_url}{path}"
+        params = {k: _query_value(v) for k, v in (query or {}).items() if v is not None}
+        idempotent = method.upper() in IDEMPOTENT
+        attempt = 0
+        started = self._clock()
+        while True:
+            attempt += 1
+            await self.limiter.acquire(deadline)
+            try:
+                response = await self._http.request(
+                    method,
+                    url,
+                    params=params or None,
+                    json=json_body if files is None and form is None else None,
+                    data=dict(form) if form is not None else None,
+                    files=dict(files) if files is not None else None,
+                    headers=headers,
+                )
+            except httpx2.TransportError as exc:
+                error, message, not_sent = _translate(exc)
+                retry = idempotent or not_sent
+                if retry and attempt <= self.max_retries and await self._backoff(attempt, None, deadline):
+                    log.info("retrying %s %s after %s (attempt %d)", method, path, error, attempt)
+                    continue
+                self._log(method, path, 0, started, attempt)
+                raise ApiError(
+                    0,
+                    error,
+                    message,
+                    retryable=True,
+                    hint=(
+                        "The request was not repeated automatically because it is not idempotent; "
+                        "check whether it took effect (list/get) before calling again."
+                        if not retry
+                        else "Check DVERSUM_BASE_URL and the network, then retry."
+                    ),
+                ) from None
+            remaining = response.headers.get("x-ratelimit-remaining")
+            self.limiter.remaining_reported = int(remaining) if remaining and remaining.isdigit() else None
+            status = response.status_code
+            if status == 429 or status >= 500:
+                retry_after = _retry_after(response.headers.get("retry-after"))
+                if status == 429 and retry_after is not None:
+                    self.limiter.penalize(retry_after)
+                retry = status == 429 or (idempotent and status in (500, 502, 503, 504))
+                if retry and attempt <= self.max_retries and await self._backoff(attempt, retry_after, deadline):
+                    log.info("retrying %s %s after HTTP %d (attempt %d)", method, path, status, attempt)
+                    continue
+            self._log(method, path, status, started, attempt, remaining)
+            if 200 <= status < 300:
+                return self._success(response, idempotent)
+            raise self._error(response, idempotent, attempt)
+
+    async def _backoff(self, attempt: int, retry_after: float | None, deadline: float | None) -> bool:
+        """Sleep before the next attempt; False when that would pass the deadline."""
+        delay = retry_after if retry_after is not None else self.backoff_s * 2 ** (attempt - 1)
+        delay += random.uniform(0, self.backoff_s / 2)
+        if deadline is not None and self._clock() + delay > deadline:
+            return False
+        await self._sleep(delay)
+        return True
+
+    def _log(
+        self, method: str, path: str, status: int, started: float, attempts: int, remaining: str | None = None
+    ) -> None:
+        entry = RequestLog(method, path, status, (self._clock() - started) * 1000, attempts, remaining)
+        log.debug(
+            "%s %s -> %s in %.0f ms (attempts %d, rate remaining %s)",
+            method,
+            path,
+            status,
+            entry.duration_ms,
+            attempts,
+            remaining,
+        )
+        if self.on_request is not None:
+            self.on_request(entry)
+
+    def _success(self, response: httpx2.Response, idempotent: bool) -> ApiResponse:
+        ctype = response.headers.get("content-type", "")
+        data: Any = None
+        if response.status_code != 204 and response.content:
+            if "json" in ctype:
+                try:
+                    data = json.loads(response.content)
+                except ValueError:
+                    raise ApiError(
+                        response.status_code,
+                        "invalid_response",
+                        "The dVersum API answered with invalid JSON",
+                        retryable=idempotent,
+                    ) from None
+            elif "text/html" in ctype:
+                raise ApiError(
+                    response.status_code,
+                    "invalid_response",
+                    "The dVersum API answered with an HTML page instead of JSON (a proxy or maintenance page?)",
+                    retryable=idempotent,
+                    hint="Check DVERSUM_BASE_URL; it should end in /api/v1.",
+                )
+        return ApiResponse(response.status_code, response.headers, data, response.content, ctype)
+
+    def _error(self, response: httpx2.Response, idempotent: bool, attempts: int) -> ApiError:
+        status = response.status_code
+        token, hint = _STATUS.get(status, ("server_error" if status >= 500 else "http_error", ""))
+        message, field, api_token = f"dVersum answered HTTP {status}", None, None
+        ctype = response.headers.get("content-type", "")
+        if "json" in ctype:
+            try:
+                body = json.loads(response.content)
+            except ValueError:
+                body = None
+            if isinstance(body, dict):
+                if isinstance(body.get("message"), str):
+                    message = self.redact(body["message"])[:500]
+                if isinstance(body.get("field"), str):
+                    field = body["field"][:100]
+                if isinstance(body.get("error"), str):
+                    api_token = body["error"][:60]
+        elif response.content:
+            message += f" with a non-JSON body ({ctype.split(';')[0] or 'unknown type'})"
+        retry_after = _retry_after(response.headers.get("retry-after"))
+        if status >= 500:
+            hint = (
+                f"dVersum had a server error; the request was tried {attempts} time(s). Retry later."
+                if idempotent
+                else "dVersum had a server error; the write was NOT repeated automatically. Check whether it "
+                "took effect (list/get) before calling again."
+            )
+        if status == 404 and api_token and api_token not in ("not_found",):
+            hint = ""
+        return ApiError(
+            status,
+            api_token or token,
+            message,
+            field=field,
+            retryable=status == 429 or status >= 500,
+            retry_after_s=retry_after,
+            hint=hint or None,
+        )
+
+
+def _translate(exc: Exception) -> tuple[str, str, bool]:
+    for cls, token, message, not_sent in _EXC_MAP:
+        if isinstance(exc, cls):
+            return token, message, not_sent
+    return "network_error", "Network error talking to the dVersum API", False
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

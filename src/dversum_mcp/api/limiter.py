@@ -1,0 +1,67 @@
+"""Client-side rate limiter: at most `limit` requests in any `window_s` seconds for one token.
+
+The same sliding-window rule the API enforces, so a well-behaved caller never sees a 429.
+`acquire(deadline)` waits for a free slot, or raises `ApiError` (retryable) when the wait
+would run past the call's deadline: the caller gets a clear answer instead of a hang.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+from dversum_mcp.api.errors import ApiError
+
+__all__ = ["RateLimiter"]
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        limit: int = 120,
+        window_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._clock = clock
+        self._sleep = sleep
+        self._hits: deque[float] = deque()
+        self._lock = anyio.Lock()
+        self.remaining_reported: int | None = None
+        """The API's own X-RateLimit-Remaining from the last response (for logs)."""
+
+    def _prune(self, now: float) -> None:
+        while self._hits and self._hits[0] <= now - self.window_s:
+            self._hits.popleft()
+
+    async def acquire(self, deadline: float | None = None) -> None:
+        async with self._lock:
+            while True:
+                now = self._clock()
+                self._prune(now)
+                if len(self._hits) < self.limit:
+                    self._hits.append(now)
+                    return
+                wait = self._hits[0] + self.window_s - now
+                if deadline is not None and now + wait > deadline:
+                    raise ApiError(
+                        429,
+                        "rate_limited",
+                        f"Client-side rate limit: {self.limit} requests per {self.window_s:g} s are used up",
+                        retryable=True,
+                        retry_after_s=wait,
+                        hint=f"Wait about {wait:.0f} s, then retry; batch reads with per_page=100 to need fewer calls.",
+                    )
+                await self._sleep(max(wait, 0.001))
+
+    def penalize(self, retry_after_s: float) -> None:
+        """After a 429 from the API: treat the window as full until Retry-After has passed."""
+        now = self._clock()
+        self._hits.clear()
+        start = now + retry_after_s - self.window_s
+        self._hits.extend([start] * self.limit)

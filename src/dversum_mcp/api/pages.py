@@ -1,0 +1,84 @@
+"""Page hooks: read pages as Markdown, write Markdown or validated Tiptap JSON, and add to a
+page without a lossy round trip of what is already there.
+
+`append_to_page`/`insert_into_page` convert only the new Markdown and send the combined
+ProseMirror JSON; the existing nodes are passed through unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dversum_mcp.api.calls import Call, Outcome
+from dversum_mcp.api.errors import ApiError, ArgumentError
+
+__all__ = ["append_to_page", "get_page", "insert_into_page", "write_page"]
+
+
+def _page_view(page: dict[str, Any], fmt: str) -> dict[str, Any]:
+    from dversum_mcp.prosemirror import doc_to_markdown
+
+    content = page.get("content")
+    if fmt == "markdown" and isinstance(content, dict):
+        return {**page, "content": doc_to_markdown(content), "content_format": "markdown"}
+    return {**page, "content_format": "prosemirror" if isinstance(content, dict) else "markdown"}
+
+
+async def _fetch(call: Call) -> dict[str, Any]:
+    response = await call.send("GET", "/pages/{id}", query={})
+    if not isinstance(response.data, dict):
+        raise ApiError(response.status, "invalid_response", "The API returned no page")
+    return response.data
+
+
+async def get_page(call: Call) -> Outcome:
+    page = await _fetch(call)
+    return Outcome(_page_view(page, str(call.local.get("format") or "markdown")))
+
+
+async def write_page(call: Call) -> Outcome:
+    """`create_page` / `replace_page_content`: Markdown passes through; JSON is validated first."""
+    from dversum_mcp.prosemirror import ProseMirrorError, normalize_doc
+
+    body = dict(call.body)
+    doc = call.local.get("content_json")
+    if doc is not None:
+        if "content" in body:
+            raise ArgumentError("give content (Markdown) or content_json, not both", field="content_json")
+        try:
+            body["content"] = normalize_doc(doc)
+        except ProseMirrorError as exc:
+            raise ArgumentError(f"content_json is not a valid Tiptap document: {exc}", field="content_json") from None
+    elif "content" not in body and call.method == "PUT":
+        raise ArgumentError("content (Markdown) or content_json is required", field="content")
+    response = await call.send(body=body)
+    page = response.data if isinstance(response.data, dict) else {}
+    return Outcome(_page_view(page, "markdown"))
+
+
+async def _rewrite(call: Call, edit: str) -> Outcome:
+    from dversum_mcp.prosemirror import ProseMirrorError, append_markdown, insert_markdown_after_heading
+
+    page = await _fetch(call)
+    current = page.get("content")
+    if not isinstance(current, dict):
+        current = {"type": "doc", "content": [{"type": "paragraph"}]}
+    markdown = str(call.body.get("content", ""))
+    try:
+        if edit == "append":
+            new_doc = append_markdown(current, markdown)
+        else:
+            new_doc = insert_markdown_after_heading(current, str(call.local.get("heading", "")), markdown)
+    except ProseMirrorError as exc:
+        raise ArgumentError(str(exc), field="heading") from None
+    response = await call.send("PUT", "/pages/{id}/content", query={}, body={"content": new_doc})
+    updated = response.data if isinstance(response.data, dict) else page
+    return Outcome(_page_view(updated, "markdown"))
+
+
+async def append_to_page(call: Call) -> Outcome:
+    return await _rewrite(call, "append")
+
+
+async def insert_into_page(call: Call) -> Outcome:
+    return await _rewrite(call, "insert")
