@@ -1,0 +1,238 @@
+"""`dversum-mcp`: serve (stdio/SSE/HTTP), list tools, call one tool, drive the sandbox.
+
+    dversum-mcp                              serve over stdio (what MCP clients spawn)
+    dversum-mcp serve --transport http       Streamable HTTP on 127.0.0.1:8000/mcp (sse: /sse)
+    dversum-mcp tools [--json]               the tool table by toolset, with token estimates
+    dversum-mcp call TOOL '{"json": "args"}' one call, result on stdout (scripting, debugging)
+    dversum-mcp sandbox serve|seed|reset|outbox
+    dversum-mcp openapi [-o FILE]            OpenAPI 3.1 generated from the endpoint table
+    dversum-mcp webhook verify|listen        check signatures / receive webhooks locally
+
+Secrets (DVERSUM_API_TOKEN, DVERSUM_MCP_AUTH_TOKEN) come only from the environment or .env.
+Nothing but JSON-RPC is written to stdout while serving stdio; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from typing import Any
+
+import anyio
+
+from dversum_mcp.config import Settings
+
+__all__ = ["main"]
+
+
+def _csv(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _add_selection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--toolsets", help="comma list of toolsets, or 'all' (default: the 40-tool selection)")
+    parser.add_argument("--tools", help="comma list of extra single tools to list")
+    parser.add_argument("--exclude-tools", help="comma list of tools to hide and refuse")
+    parser.add_argument("--read-only", action="store_true", help="only read-only tools")
+    parser.add_argument("--documented-only", action="store_true", help="hide endpoints not in the API reference")
+    parser.add_argument("--dynamic", action="store_true", help="list only discovery tools; enable toolsets on demand")
+    parser.add_argument("--no-confirm", action="store_true", help="never ask the user to confirm destructive calls")
+
+
+def _apply(settings: Settings, args: argparse.Namespace) -> Settings:
+    updates: dict[str, Any] = {}
+    for name in ("toolsets", "tools", "exclude_tools"):
+        value = _csv(getattr(args, name, None))
+        if value is not None:
+            updates[name] = value
+    for name in ("read_only", "documented_only", "dynamic"):
+        if getattr(args, name, False):
+            updates[name] = True
+    if getattr(args, "no_confirm", False):
+        updates["confirm"] = False
+    return replace(settings, **updates)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dversum-mcp", description="MCP server for the dVersum API")
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="run the MCP server")
+    serve.add_argument("--transport", choices=("stdio", "sse", "http"), default="stdio")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--stateless", action="store_true", help="Streamable HTTP without sessions")
+    _add_selection(serve)
+    tools = sub.add_parser("tools", help="list the tools by toolset")
+    tools.add_argument("--json", action="store_true")
+    _add_selection(tools)
+    call = sub.add_parser("call", help="call one tool and print its result")
+    call.add_argument("tool")
+    call.add_argument("arguments", nargs="?", default="{}")
+    sandbox = sub.add_parser("sandbox", help="the embedded sandbox")
+    sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    sb_serve = sandbox_sub.add_parser("serve", help="serve the sandbox API on loopback")
+    sb_serve.add_argument("--host", default="127.0.0.1")
+    sb_serve.add_argument("--port", type=int, default=8080)
+    sb_seed = sandbox_sub.add_parser("seed", help="fill the demo workspace (again with --force)")
+    sb_seed.add_argument("--force", action="store_true")
+    sandbox_sub.add_parser("reset", help="delete all sandbox data")
+    sandbox_sub.add_parser("outbox", help="print the e-mails the sandbox would have sent")
+    openapi = sub.add_parser("openapi", help="write the OpenAPI 3.1 document")
+    openapi.add_argument("-o", "--output")
+    webhook = sub.add_parser("webhook", help="webhook helpers")
+    webhook_sub = webhook.add_subparsers(dest="webhook_command", required=True)
+    verify = webhook_sub.add_parser("verify", help="verify X-Dversum-Signature for a body (secret from env)")
+    verify.add_argument("--signature", required=True, help="the header value, sha256=<hex>")
+    verify.add_argument("--body-file", required=True, help="file with the raw request body ('-' for stdin)")
+    listen = webhook_sub.add_parser("listen", help="receive webhooks on loopback and print them")
+    listen.add_argument("--host", default="127.0.0.1")
+    listen.add_argument("--port", type=int, default=8787)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = _apply(Settings.load(), args)
+    from dversum_mcp.logs import configure_logging
+
+    configure_logging(settings.log_level, [settings.token.reveal(), settings.mcp_auth_token.reveal()])
+    command = args.command or "serve"
+    if command == "serve":
+        transport = getattr(args, "transport", "stdio")
+        return anyio.run(_serve, settings, transport, getattr(args, "host", "127.0.0.1"),
+                         getattr(args, "port", 8000), getattr(args, "stateless", False))
+    if command == "tools":
+        return _tools(settings, args.json)
+    if command == "call":
+        return anyio.run(_call, settings, args.tool, args.arguments)
+    if command == "sandbox":
+        from dversum_mcp.sandbox_cli import run_sandbox_command
+
+        return run_sandbox_command(args)
+    if command == "openapi":
+        from dversum_mcp.openapi import write_openapi
+
+        return write_openapi(args.output)
+    if command == "webhook":
+        from dversum_mcp.webhooks import run_webhook_command
+
+        return run_webhook_command(args)
+    raise SystemExit(f"unknown command {command}")
+
+
+def _state_parts(settings: Settings) -> tuple[Any, Any]:
+    from dversum_mcp.registry import Registry, Selection, SelectionError
+
+    registry = Registry(output_schemas=settings.output_schemas)
+    selection = Selection(
+        toolsets=settings.toolsets,
+        tools=settings.tools,
+        exclude_tools=settings.exclude_tools,
+        read_only=settings.read_only,
+        documented_only=settings.documented_only,
+    )
+    try:
+        registry.check_names(selection)
+    except SelectionError as exc:
+        print(f"dversum-mcp: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return registry, selection
+
+
+async def _serve(settings: Settings, transport: str, host: str, port: int, stateless: bool) -> int:
+    import logging
+
+    from dversum_mcp import transports
+    from dversum_mcp.backend import open_backend
+    from dversum_mcp.server import ServerState, build_server
+
+    registry, selection = _state_parts(settings)
+    log = logging.getLogger("dversum_mcp")
+    async with open_backend(settings) as backend:
+        if backend.sandbox:
+            log.warning("no DVERSUM_API_TOKEN set: serving the embedded sandbox (demo data, nothing leaves this machine)")
+        state = ServerState(settings, registry, backend.client, replace(selection, sandbox=backend.sandbox),
+                            dynamic=settings.dynamic)
+        server = build_server(state)
+        auth = settings.mcp_auth_token.reveal()
+        if transport == "stdio":
+            await transports.serve_stdio(server)
+        elif transport == "http":
+            log.info("Streamable HTTP on http://%s:%d/mcp", host, port)
+            await transports.serve_http(server, host=host, port=port, stateless=stateless, auth_token=auth)
+        else:
+            log.info("SSE on http://%s:%d/sse", host, port)
+            await transports.serve_sse(server, host=host, port=port, auth_token=auth)
+    return 0
+
+
+def _estimate_tokens(value: Any) -> int:
+    return max(1, round(len(json.dumps(value, ensure_ascii=False, separators=(",", ":"))) / 4))
+
+
+def _tools(settings: Settings, as_json: bool) -> int:
+    registry, selection = _state_parts(settings)
+    listed = {t.spec.name for t in registry.listed(selection)}
+    if as_json:
+        rows = [
+            {
+                "name": t.spec.name,
+                "toolset": t.spec.toolset,
+                "method": t.spec.method,
+                "path": t.spec.path,
+                "source": t.spec.source,
+                "listed": t.spec.name in listed,
+                "annotations": t.spec.annotations.model_dump(),
+                "params": [
+                    {"name": p.name, "in": p.where, "api_name": p.wire_name, "required": p.required}
+                    for p in t.spec.params
+                ],
+            }
+            for t in registry.tools.values()
+        ]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    total_tokens = 0
+    for toolset, tools in registry.by_toolset().items():
+        cost = sum(_estimate_tokens(t.definition.model_dump(by_alias=True, exclude_none=True)) for t in tools)
+        total_tokens += cost
+        print(f"\n{toolset} — {len(tools)} tools, ≈{cost} tokens")
+        for t in tools:
+            mark = "*" if t.spec.name in listed else " "
+            where = f"{t.spec.method} {t.spec.path}" if t.spec.method else "(composite)"
+            print(f"  {mark} {t.spec.name:<28} {where:<48} {t.spec.source}")
+    print(f"\n{len(registry.tools)} tools, ≈{total_tokens} tokens in all (chars/4 estimate); "
+          f"* = listed with these settings ({len(listed)} + discovery tools)")
+    return 0
+
+
+async def _call(settings: Settings, tool: str, raw_arguments: str) -> int:
+    from mcp import Client
+
+    from dversum_mcp.backend import open_backend
+    from dversum_mcp.server import ServerState, build_server
+
+    try:
+        arguments = json.loads(raw_arguments)
+    except ValueError:
+        print("dversum-mcp: arguments must be a JSON object", file=sys.stderr)
+        return 2
+    registry, selection = _state_parts(replace(settings, toolsets=settings.toolsets or ("all",)))
+    async with open_backend(settings) as backend:
+        state = ServerState(settings, registry, backend.client, replace(selection, sandbox=backend.sandbox))
+        async with Client(build_server(state), mode="legacy") as client:
+            result = await client.call_tool(tool, arguments)
+    output = result.structured_content
+    if output is None:
+        output = {"content": [c.model_dump(by_alias=True, exclude_none=True) for c in result.content]}
+    stream = sys.stderr if result.is_error else sys.stdout
+    print(json.dumps(output, indent=2, ensure_ascii=False), file=stream)
+    return 1 if result.is_error else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

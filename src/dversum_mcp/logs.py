@@ -1,0 +1,41 @@
+"""Logging to stderr only (stdout is the JSON-RPC channel in stdio mode), with secrets redacted.
+
+Every formatted line — message, arguments and traceback — passes through the redactor, so a
+token can reach the log neither by accident nor through an exception text.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+
+__all__ = ["RedactingFormatter", "configure_logging", "redact"]
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret and len(secret) >= 6:
+            text = text.replace(secret, "***")
+    return text
+
+
+class RedactingFormatter(logging.Formatter):
+    def __init__(self, secrets: Iterable[str], fmt: str) -> None:
+        super().__init__(fmt)
+        self.secrets = [s for s in secrets if s]
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), self.secrets)
+
+
+def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter(secrets, "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    for noisy in ("httpx2", "httpcore", "mcp", "uvicorn.access", "sse_starlette"):
+        logging.getLogger(noisy).setLevel(max(root.level, logging.WARNING))
