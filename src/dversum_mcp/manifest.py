@@ -112,6 +112,7 @@ class _RawTool(_Strict):
     annotations: Annotations
     include: str | None = None
     partial: bool = False
+    confirm: str | None = None
     params: tuple[ParamSpec, ...] = ()
 
 
@@ -153,6 +154,8 @@ class ToolSpec:
     annotations: Annotations
     params: tuple[ParamSpec, ...]
     file: str
+    confirm: str | None = None
+    """Confirmation question for destructive tools, with {field} / {field|eur} from the target resource."""
 
     @property
     def read_only(self) -> bool:
@@ -344,6 +347,7 @@ def load_manifest(directory: Path | None = None, known_hooks: Iterable[str] | No
                     annotations=raw.annotations,
                     params=params,
                     file=path.name,
+                    confirm=raw.confirm,
                 )
             )
     order = {name: i for i, name in enumerate(TOOLSET_ORDER)}

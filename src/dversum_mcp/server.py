@@ -8,6 +8,7 @@ a generic message with the traceback in the log. The server never crashes on a c
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import time
@@ -20,15 +21,18 @@ from urllib.parse import unquote, urlparse
 
 import anyio
 import mcp_types as types
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
 
 from dversum_mcp import __version__
 from dversum_mcp.api.calls import Outcome
-from dversum_mcp.api.client import ApiClient
+from dversum_mcp.api.client import ApiClient, RequestLog
 from dversum_mcp.api.errors import ApiError, ArgumentError, DversumError
 from dversum_mcp.config import Settings
+from dversum_mcp.confirm import Confirmer, Declined, accepted
+from dversum_mcp.schema import validate_arguments
 from dversum_mcp.discovery import DYNAMIC_ONLY, META_TOOLS, SearchIndex, toolset_rows
 from dversum_mcp.registry import CallEnv, GeneratedTool, Registry, Selection
 from dversum_mcp.render import render_error, render_outcome, render_unexpected
@@ -36,6 +40,27 @@ from dversum_mcp.render import render_error, render_outcome, render_unexpected
 __all__ = ["ServerState", "build_server", "instructions"]
 
 log = logging.getLogger("dversum_mcp")
+_REQUESTS: contextvars.ContextVar[list[RequestLog] | None] = contextvars.ContextVar("dversum_requests", default=None)
+_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+_CONFIRM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"confirm": {"type": "boolean", "title": "Go ahead", "default": True}},
+    "required": ["confirm"],
+}
+
+
+class _NeedsInput(Exception):  # noqa: N818 - control flow, not an error
+    """Carries an InputRequiredResult (2026-07-28 confirmation round trip) up to the handler."""
+
+    def __init__(self, result: types.InputRequiredResult) -> None:
+        super().__init__("input required")
+        self.result = result
+
+
+def _collect(entry: RequestLog) -> None:
+    bucket = _REQUESTS.get()
+    if bucket is not None:
+        bucket.append(entry)
 
 _CONVENTIONS = """dVersum workspace tools (clients, projects, kanban tasks, time tracking, invoices, quotes, \
 contracts, calendar, pages, files, bookings, absences, webhooks).
@@ -71,9 +96,14 @@ class ServerState:
     selection: Selection
     dynamic: bool = False
     enabled: dict[str, set[str]] = field(default_factory=dict)
+    log_level: str | None = None
+    """The client's logging/setLevel choice; request summaries go out at debug when it allows."""
 
     def __post_init__(self) -> None:
         self.index = SearchIndex(self.registry.tools.values())
+        self.confirmer = Confirmer(self.client)
+        if self.client.on_request is None:
+            self.client.on_request = _collect
 
     @property
     def sandbox(self) -> bool:
@@ -142,15 +172,63 @@ class _Handlers:
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        bucket: list[RequestLog] = []
+        token = _REQUESTS.set(bucket)
+        try:
+            result = await self._call_tool(ctx, params)
+        finally:
+            _REQUESTS.reset(token)
+        await self._log_requests(ctx, params.name, bucket, result)
+        return result
+
+    async def _log_requests(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        name: str,
+        bucket: list[RequestLog],
+        result: types.CallToolResult | types.InputRequiredResult,
+    ) -> None:
+        level = self.state.log_level
+        if level is None or _LEVELS.index(level) > 0 or not bucket:
+            return
+        for entry in bucket:
+            data = {
+                "tool": name,
+                "request": f"{entry.method} {entry.path}",
+                "status": entry.status,
+                "duration_ms": round(entry.duration_ms, 1),
+                "attempts": entry.attempts,
+                "rate_limit_remaining": entry.rate_remaining,
+                "is_error": bool(getattr(result, "is_error", False)),
+            }
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    await ctx.session.send_log_message("debug", data, logger="dversum_mcp.api")
+            except Exception:  # noqa: BLE001 - a log notification must never fail a call
+                log.debug("log notification not delivered", exc_info=True)
+
+    async def set_logging_level(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams
+    ) -> types.EmptyResult:
+        self.state.log_level = str(params.level)
+        logging.getLogger("dversum_mcp").debug("client log level set to %s", params.level)
+        return types.EmptyResult()
+
+    async def _call_tool(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
         state = self.state
         name = params.name
         timeout = state.settings.call_timeout_s
         started = time.monotonic()
         try:
             with anyio.fail_after(timeout):
-                outcome = await self._dispatch(ctx, name, params.arguments, started + timeout - 1.0)
+                outcome = await self._dispatch(ctx, params, started + timeout - 1.0)
             return render_outcome(name, outcome, sandbox=state.sandbox)
+        except _NeedsInput as needs:
+            return needs.result
         except DversumError as exc:
             log.info("tool %s failed: %s", name, exc.code)
             return render_error(exc, sandbox=state.sandbox)
@@ -170,20 +248,68 @@ class _Handlers:
             return render_unexpected(name, sandbox=state.sandbox)
 
     async def _dispatch(
-        self, ctx: ServerRequestContext[Any, Any], name: str, arguments: Mapping[str, Any] | None, deadline: float
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams, deadline: float
     ) -> Outcome:
         state = self.state
+        name = params.name
         selection = _request_selection(state, ctx)
         if name in META_TOOLS:
-            return await self._meta(ctx, name, arguments or {}, selection, deadline)
+            return await self._meta(ctx, params, selection, deadline)
         tool = state.registry.callable(name, selection)
         if tool is None:
             raise self._unknown(name, selection)
-        return await self._run(ctx, tool, arguments, deadline)
+        return await self._run(ctx, tool, params.arguments, deadline, params)
+
+    def _can_elicit(self, ctx: ServerRequestContext[Any, Any]) -> bool:
+        try:
+            return ctx.session.check_client_capability(
+                types.ClientCapabilities(elicitation=types.ElicitationCapability())
+            )
+        except Exception:  # noqa: BLE001 - unknown capability shape: do not ask
+            return False
+
+    async def _confirm(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        tool: GeneratedTool,
+        arguments: Any,
+        params: types.CallToolRequestParams,
+    ) -> None:
+        """Ask the user before a destructive call (when possible); raise Declined on a no."""
+        spec = tool.spec
+        if not (spec.destructive and self.state.settings.confirm and self._can_elicit(ctx)):
+            return
+        args = validate_arguments(spec, tool.schema, arguments)  # never ask about an invalid call
+        path_args = {p.wire_name: str(args[p.name]) for p in spec.params if p.where == "path" and p.name in args}
+        confirmer = self.state.confirmer
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            verdict = confirmer.answered(spec, params)
+            if verdict is None:
+                question = await confirmer.question(spec, path_args)
+                raise _NeedsInput(confirmer.input_required(spec, params.arguments, question))
+        else:
+            question = await confirmer.question(spec, path_args)
+            try:
+                answer = await ctx.session.elicit_form(question, _CONFIRM_SCHEMA, related_request_id=ctx.request_id)
+            except Exception:  # noqa: BLE001 - a client that cannot answer gets the action as before
+                log.info("confirmation for %s could not be asked; running it", spec.name, exc_info=True)
+                return
+            verdict = accepted(answer)
+        if not verdict:
+            raise Declined(
+                f"The user declined {spec.name}; nothing was changed.",
+                hint="Do not retry unless the user asks for it again.",
+            )
 
     async def _run(
-        self, ctx: ServerRequestContext[Any, Any], tool: GeneratedTool, arguments: Any, deadline: float
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        tool: GeneratedTool,
+        arguments: Any,
+        deadline: float,
+        params: types.CallToolRequestParams,
     ) -> Outcome:
+        await self._confirm(ctx, tool, arguments, params)
         async def progress(done: float, total: float | None, message: str | None) -> None:
             await ctx.session.report_progress(done, total, message)
 
@@ -212,12 +338,13 @@ class _Handlers:
     async def _meta(
         self,
         ctx: ServerRequestContext[Any, Any],
-        name: str,
-        arguments: Mapping[str, Any],
+        params: types.CallToolRequestParams,
         selection: Selection,
         deadline: float,
     ) -> Outcome:
         state = self.state
+        name = params.name
+        arguments: Any = params.arguments or {}
         if isinstance(arguments, str):
             arguments = _json_object(arguments, "arguments")
         allowed = _allowed(state, selection)
@@ -267,7 +394,7 @@ class _Handlers:
             inner = arguments.get("arguments") or {}
             if isinstance(inner, str):
                 inner = _json_object(inner, "arguments")
-            return await self._run(ctx, tool, inner, deadline)
+            return await self._run(ctx, tool, inner, deadline, params)
         if name == "list_toolsets":
             counts: dict[str, int] = {}
             for tool in state.registry.tools.values():
@@ -355,6 +482,7 @@ def build_server(state: ServerState) -> Server[Any]:
             website_url="https://dversum.com",
             on_list_tools=handlers.list_tools,
             on_call_tool=handlers.call_tool,
+            on_set_logging_level=handlers.set_logging_level,
         )
     return server
 
