@@ -7,7 +7,6 @@ This is wiring, done once by the CLI: the server and the API layer only ever see
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -51,9 +50,7 @@ async def open_backend(
     from dversum_sandbox.seed import ensure_seeded
 
     sandbox_settings = SandboxSettings.from_env()
-    seeded = ensure_seeded(sandbox_settings)
-    if inspect.isawaitable(seeded):
-        seeded = await seeded
+    seeded = await ensure_seeded(sandbox_settings)
     app = create_app(sandbox_settings)
     client = ApiClient(
         base_url=SANDBOX_BASE_URL,
@@ -70,4 +67,3 @@ async def open_backend(
             yield Backend(client, sandbox=True)
     finally:
         await app.aclose()
-

@@ -103,8 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "serve"
     if command == "serve":
         transport = getattr(args, "transport", "stdio")
-        return anyio.run(_serve, settings, transport, getattr(args, "host", "127.0.0.1"),
-                         getattr(args, "port", 8000), getattr(args, "stateless", False))
+        return anyio.run(
+            _serve,
+            settings,
+            transport,
+            getattr(args, "host", "127.0.0.1"),
+            getattr(args, "port", 8000),
+            getattr(args, "stateless", False),
+        )
     if command == "tools":
         return _tools(settings, args.json)
     if command == "call":
@@ -154,9 +160,12 @@ async def _serve(settings: Settings, transport: str, host: str, port: int, state
     log = logging.getLogger("dversum_mcp")
     async with open_backend(settings) as backend:
         if backend.sandbox:
-            log.warning("no DVERSUM_API_TOKEN set: serving the embedded sandbox (demo data, nothing leaves this machine)")
-        state = ServerState(settings, registry, backend.client, replace(selection, sandbox=backend.sandbox),
-                            dynamic=settings.dynamic)
+            log.warning(
+                "no DVERSUM_API_TOKEN set: serving the embedded sandbox (demo data, nothing leaves this machine)"
+            )
+        state = ServerState(
+            settings, registry, backend.client, replace(selection, sandbox=backend.sandbox), dynamic=settings.dynamic
+        )
         server = build_server(state)
         auth = settings.mcp_auth_token.reveal()
         if transport == "stdio":
@@ -205,8 +214,10 @@ def _tools(settings: Settings, as_json: bool) -> int:
             mark = "*" if t.spec.name in listed else " "
             where = f"{t.spec.method} {t.spec.path}" if t.spec.method else "(composite)"
             print(f"  {mark} {t.spec.name:<28} {where:<48} {t.spec.source}")
-    print(f"\n{len(registry.tools)} tools, ≈{total_tokens} tokens in all (chars/4 estimate); "
-          f"* = listed with these settings ({len(listed)} + discovery tools)")
+    print(
+        f"\n{len(registry.tools)} tools, ≈{total_tokens} tokens in all (chars/4 estimate); "
+        f"* = listed with these settings ({len(listed)} + discovery tools)"
+    )
     return 0
 
 

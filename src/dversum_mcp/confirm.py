@@ -26,7 +26,7 @@ from dversum_mcp.api.client import ApiClient
 from dversum_mcp.api.errors import ApiError, DversumError
 from dversum_mcp.manifest import ToolSpec
 
-__all__ = ["CONFIRM_KEY", "Declined", "Confirmer", "format_eur"]
+__all__ = ["CONFIRM_KEY", "Confirmer", "Declined", "format_eur"]
 
 CONFIRM_KEY = "dversum_confirm"
 _FIELD = re.compile(r"\{([a-z_.]+)(\|eur)?\}")
@@ -114,9 +114,13 @@ class Confirmer:
         payload = json.dumps([spec.name, arguments or {}], sort_keys=True, default=str).encode()
         return hmac.new(self._key, payload, hashlib.sha256).hexdigest()
 
-    def input_required(self, spec: ToolSpec, arguments: Mapping[str, Any] | None, message: str) -> types.InputRequiredResult:
+    def input_required(
+        self, spec: ToolSpec, arguments: Mapping[str, Any] | None, message: str
+    ) -> types.InputRequiredResult:
         request = types.ElicitRequest(params=types.ElicitRequestFormParams(message=message, requested_schema=_SCHEMA))
-        return types.InputRequiredResult(input_requests={CONFIRM_KEY: request}, request_state=self.state_for(spec, arguments))
+        return types.InputRequiredResult(
+            input_requests={CONFIRM_KEY: request}, request_state=self.state_for(spec, arguments)
+        )
 
     def answered(self, spec: ToolSpec, params: types.CallToolRequestParams) -> bool | None:
         """True/False when this retry carries the user's answer for exactly this call; None when not."""
@@ -133,7 +137,7 @@ def accepted(answer: Any) -> bool:
     if not isinstance(answer, types.ElicitResult):
         try:
             answer = types.ElicitResult.model_validate(answer)
-        except Exception:  # noqa: BLE001 - an unreadable answer is a "no"
+        except Exception:
             return False
     if answer.action != "accept":
         return False

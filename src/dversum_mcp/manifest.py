@@ -49,7 +49,9 @@ TOOLSET_ORDER = (
     "webhooks",
     "users",
 )
-ParamType = Literal["string", "integer", "number", "boolean", "array", "object", "id", "ids", "date", "datetime", "cents", "slug"]
+ParamType = Literal[
+    "string", "integer", "number", "boolean", "array", "object", "id", "ids", "date", "datetime", "cents", "slug"
+]
 Location = Literal["path", "query", "body", "form", "local"]
 _SCALARS = {"string", "integer", "number", "boolean"}
 
@@ -70,9 +72,9 @@ class ParamSpec(_Strict):
     enum: tuple[str, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
-    minLength: int | None = None  # noqa: N815 (JSON Schema spelling)
-    maxLength: int | None = None  # noqa: N815
-    minItems: int | None = None  # noqa: N815
+    minLength: int | None = None
+    maxLength: int | None = None
+    minItems: int | None = None
     items: str | None = None
     object: str | None = None
     default: Any = None
@@ -88,10 +90,10 @@ class ParamSpec(_Strict):
 
 
 class Annotations(_Strict):
-    readOnlyHint: bool  # noqa: N815
-    destructiveHint: bool  # noqa: N815
-    idempotentHint: bool  # noqa: N815
-    openWorldHint: bool  # noqa: N815
+    readOnlyHint: bool
+    destructiveHint: bool
+    idempotentHint: bool
+    openWorldHint: bool
 
 
 class _RawTool(_Strict):
@@ -181,13 +183,22 @@ class Manifest:
 
 # ---- shorthands expanded at load -----------------------------------------------------------
 _PAGE = (
-    ParamSpec(name="page", type="integer", location="query", minimum=1),
-    ParamSpec(name="per_page", type="integer", location="query", minimum=1, maximum=100),
-    ParamSpec(name="all_pages", type="boolean", location="local", description="Fetch every page (up to 2,000 items)"),
+    ParamSpec.model_validate({"name": "page", "type": "integer", "in": "query", "minimum": 1}),
+    ParamSpec.model_validate({"name": "per_page", "type": "integer", "in": "query", "minimum": 1, "maximum": 100}),
+    ParamSpec.model_validate(
+        {"name": "all_pages", "type": "boolean", "in": "local", "description": "Fetch every page (up to 2,000 items)"}
+    ),
 )
 _BINARY = (
-    ParamSpec(name="save_as", type="string", location="local", description="Save to this file path (allowed folders only)"),
-    ParamSpec(name="overwrite", type="boolean", location="local"),
+    ParamSpec.model_validate(
+        {
+            "name": "save_as",
+            "type": "string",
+            "in": "local",
+            "description": "Save to this file path (allowed folders only)",
+        }
+    ),
+    ParamSpec.model_validate({"name": "overwrite", "type": "boolean", "in": "local"}),
 )
 
 
@@ -212,12 +223,18 @@ def _expand(raw: _RawTool, fields: dict[str, tuple[ParamSpec, ...]], file: str) 
     out: list[ParamSpec] = []
     placeholders = PLACEHOLDER.findall(raw.path or "")
     if set(placeholders) != set(raw.path_params):
-        raise _fail(file, raw.name, f"path placeholders {placeholders} do not match path_params {list(raw.path_params)}")
+        raise _fail(
+            file, raw.name, f"path placeholders {placeholders} do not match path_params {list(raw.path_params)}"
+        )
     for api_name in placeholders:
         name = raw.path_params[api_name]
         kind: ParamType = "slug" if name in raw.slug_params else "id"
         required = name not in raw.optional_path_params
-        out.append(ParamSpec(name=name, type=kind, location="path", api_name=api_name, required=required))
+        out.append(
+            ParamSpec.model_validate(
+                {"name": name, "type": kind, "in": "path", "api_name": api_name, "required": required}
+            )
+        )
     included: tuple[ParamSpec, ...] = ()
     if raw.include is not None:
         if raw.include not in fields:

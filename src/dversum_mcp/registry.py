@@ -115,8 +115,8 @@ class Registry:
             description=spec.description,
             input_schema=schema,
             output_schema=_output_schema(spec) if self.output_schemas else None,
+            # No annotations.title: it would repeat `title` in every listing (tokens for nothing).
             annotations=types.ToolAnnotations(
-                title=spec.title,
                 read_only_hint=ann.readOnlyHint,
                 destructive_hint=ann.destructiveHint,
                 idempotent_hint=ann.idempotentHint,

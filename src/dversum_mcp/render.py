@@ -64,7 +64,7 @@ def render_outcome(tool: str, outcome: Outcome, *, sandbox: bool) -> types.CallT
 def render_error(exc: DversumError, *, sandbox: bool) -> types.CallToolResult:
     payload = error_payload(exc)
     text = f"Error ({payload['error']}"
-    if "status" in payload and payload["status"]:
+    if payload.get("status"):
         text += f", HTTP {payload['status']}"
     text += f"): {payload['message']}"
     if payload.get("field"):

@@ -7,7 +7,6 @@ it; the token it prints is a local demo credential for that sandbox only.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import sys
 from typing import Any
@@ -20,8 +19,7 @@ __all__ = ["run_sandbox_command"]
 async def _seeded(settings: Any) -> Any:
     from dversum_sandbox.seed import ensure_seeded
 
-    result = ensure_seeded(settings)
-    return await result if inspect.isawaitable(result) else result
+    return await ensure_seeded(settings)
 
 
 async def _outbox(settings: Any) -> int:

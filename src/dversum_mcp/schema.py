@@ -12,6 +12,7 @@ field and the rule. Ids must be one safe path segment, so no argument can change
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -127,11 +128,9 @@ def _check(value: Any, schema: Mapping[str, Any], path: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ArgumentError(f"{path} must be an integer, got {_show(value)}", field=path)
     elif kind == "number":
-        if isinstance(value, str):
-            try:
-                value = float(value.strip()) if value.strip() else value
-            except ValueError:
-                pass
+        if isinstance(value, str) and value.strip():
+            with contextlib.suppress(ValueError):
+                value = float(value.strip())
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise ArgumentError(f"{path} must be a number, got {_show(value)}", field=path)
     elif kind == "boolean":
@@ -163,7 +162,9 @@ def _check(value: Any, schema: Mapping[str, Any], path: str) -> Any:
         if "properties" in schema:
             value = _check_object(value, schema, path + ".")
     if "enum" in schema and value not in schema["enum"]:
-        raise ArgumentError(f"{path} must be one of {', '.join(map(str, schema['enum']))}; got {_show(value)}", field=path)
+        raise ArgumentError(
+            f"{path} must be one of {', '.join(map(str, schema['enum']))}; got {_show(value)}", field=path
+        )
     if isinstance(value, int | float) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
             raise ArgumentError(f"{path} must be ≥ {schema['minimum']}, got {value}", field=path)
@@ -182,9 +183,7 @@ def _check_object(value: Mapping[str, Any], schema: Mapping[str, Any], prefix: s
     unknown = [k for k in value if k not in props]
     if unknown:
         names = ", ".join(sorted(props))
-        raise ArgumentError(
-            f"unknown argument {prefix}{unknown[0]}; valid: {names}", field=f"{prefix}{unknown[0]}"
-        )
+        raise ArgumentError(f"unknown argument {prefix}{unknown[0]}; valid: {names}", field=f"{prefix}{unknown[0]}")
     out: dict[str, Any] = {}
     for name, item in value.items():
         if item is None:
@@ -215,7 +214,8 @@ def _check_typed(param: ParamSpec, value: Any, path: str) -> None:
         pattern = ID_PATTERN if param.type == "id" else SLUG_PATTERN
         if not pattern.match(value):
             raise ArgumentError(
-                f"{path} must be an id: letters, digits, '-' or '_' only (no '/', '.', '%', spaces); got {_show(value)}",
+                f"{path} must be an id: letters, digits, '-' or '_' only (no '/', '.', '%', spaces); "
+                f"got {_show(value)}",
                 field=path,
             )
     elif param.type == "ids":
@@ -231,7 +231,9 @@ def _check_typed(param: ParamSpec, value: Any, path: str) -> None:
             raise ArgumentError(f"{path} is not a valid calendar date: {value}", field=path) from None
 
 
-def validate_arguments(tool: ToolSpec, schema: Mapping[str, Any], arguments: Mapping[str, Any] | None) -> dict[str, Any]:
+def validate_arguments(
+    tool: ToolSpec, schema: Mapping[str, Any], arguments: Mapping[str, Any] | None
+) -> dict[str, Any]:
     """Decode and validate a call's arguments; raise `ArgumentError` naming the field."""
     raw: Any = arguments or {}
     if isinstance(raw, str):

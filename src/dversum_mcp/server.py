@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,10 @@ from urllib.parse import unquote, urlparse
 
 import anyio
 import mcp_types as types
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from dversum_mcp import __version__
 from dversum_mcp.api.calls import Outcome
@@ -32,10 +32,12 @@ from dversum_mcp.api.client import ApiClient, RequestLog
 from dversum_mcp.api.errors import ApiError, ArgumentError, DversumError
 from dversum_mcp.config import Settings
 from dversum_mcp.confirm import Confirmer, Declined, accepted
-from dversum_mcp.schema import validate_arguments
 from dversum_mcp.discovery import DYNAMIC_ONLY, META_TOOLS, SearchIndex, toolset_rows
+from dversum_mcp.prompts import PromptBook
 from dversum_mcp.registry import CallEnv, GeneratedTool, Registry, Selection
 from dversum_mcp.render import render_error, render_outcome, render_unexpected
+from dversum_mcp.resources import ResourceCatalog, page_uri
+from dversum_mcp.schema import validate_arguments
 
 __all__ = ["ServerState", "build_server", "instructions"]
 
@@ -49,7 +51,7 @@ _CONFIRM_SCHEMA: dict[str, Any] = {
 }
 
 
-class _NeedsInput(Exception):  # noqa: N818 - control flow, not an error
+class _NeedsInput(Exception):
     """Carries an InputRequiredResult (2026-07-28 confirmation round trip) up to the handler."""
 
     def __init__(self, result: types.InputRequiredResult) -> None:
@@ -61,6 +63,7 @@ def _collect(entry: RequestLog) -> None:
     bucket = _REQUESTS.get()
     if bucket is not None:
         bucket.append(entry)
+
 
 _CONVENTIONS = """dVersum workspace tools (clients, projects, kanban tasks, time tracking, invoices, quotes, \
 contracts, calendar, pages, files, bookings, absences, webhooks).
@@ -98,10 +101,14 @@ class ServerState:
     enabled: dict[str, set[str]] = field(default_factory=dict)
     log_level: str | None = None
     """The client's logging/setLevel choice; request summaries go out at debug when it allows."""
+    webhook_events: Callable[[], list[dict[str, Any]]] | None = None
+    subscriptions: dict[str, set[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.index = SearchIndex(self.registry.tools.values())
         self.confirmer = Confirmer(self.client)
+        self.resources = ResourceCatalog(self.client, self.webhook_events)
+        self.prompts = PromptBook(self.client, self.registry)
         if self.client.on_request is None:
             self.client.on_request = _collect
 
@@ -151,7 +158,7 @@ async def _roots(ctx: ServerRequestContext[Any, Any]) -> list[Path]:
             return []
         with anyio.fail_after(3):
             result = await ctx.session.list_roots()
-    except Exception:  # noqa: BLE001 - a client without roots support must not break file tools
+    except Exception:
         return []
     out = []
     for root in result.roots:
@@ -206,8 +213,53 @@ class _Handlers:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     await ctx.session.send_log_message("debug", data, logger="dversum_mcp.api")
-            except Exception:  # noqa: BLE001 - a log notification must never fail a call
+            except Exception:
                 log.debug("log notification not delivered", exc_info=True)
+
+    # ---- resources ---------------------------------------------------------------------------
+    async def list_resources(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        return types.ListResourcesResult(resources=await self.state.resources.listing())
+
+    async def list_resource_templates(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(resource_templates=self.state.resources.templates())
+
+    async def read_resource(
+        self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        return types.ReadResourceResult(contents=await self.state.resources.read(str(params.uri)))
+
+    async def subscribe(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
+    ) -> types.EmptyResult:
+        self.state.subscriptions.setdefault(_session_key(ctx), set()).add(str(params.uri))
+        return types.EmptyResult()
+
+    async def unsubscribe(
+        self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams
+    ) -> types.EmptyResult:
+        self.state.subscriptions.get(_session_key(ctx), set()).discard(str(params.uri))
+        return types.EmptyResult()
+
+    # ---- prompts -----------------------------------------------------------------------------
+    async def list_prompts(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        return types.ListPromptsResult(prompts=self.state.prompts.listing())
+
+    async def get_prompt(
+        self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        return await self.state.prompts.get(params.name, params.arguments)
+
+    async def complete(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams
+    ) -> types.CompleteResult:
+        values = await self.state.prompts.complete(params.argument.name, params.argument.value)
+        return types.CompleteResult(completion=types.Completion(values=values, total=len(values), has_more=False))
 
     async def set_logging_level(
         self, ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams
@@ -265,7 +317,7 @@ class _Handlers:
             return ctx.session.check_client_capability(
                 types.ClientCapabilities(elicitation=types.ElicitationCapability())
             )
-        except Exception:  # noqa: BLE001 - unknown capability shape: do not ask
+        except Exception:
             return False
 
     async def _confirm(
@@ -291,7 +343,7 @@ class _Handlers:
             question = await confirmer.question(spec, path_args)
             try:
                 answer = await ctx.session.elicit_form(question, _CONFIRM_SCHEMA, related_request_id=ctx.request_id)
-            except Exception:  # noqa: BLE001 - a client that cannot answer gets the action as before
+            except Exception:
                 log.info("confirmation for %s could not be asked; running it", spec.name, exc_info=True)
                 return
             verdict = accepted(answer)
@@ -301,6 +353,18 @@ class _Handlers:
                 hint="Do not retry unless the user asks for it again.",
             )
 
+    async def _notify_page(self, ctx: ServerRequestContext[Any, Any], tool: GeneratedTool, outcome: Outcome) -> None:
+        """Tell subscribers of dversum://pages/{id} that the page changed."""
+        if tool.spec.toolset != "pages" or tool.spec.read_only:
+            return
+        page_id = outcome.data.get("id")
+        subscribed = self.state.subscriptions.get(_session_key(ctx), set())
+        if isinstance(page_id, str) and page_uri(page_id) in subscribed:
+            try:
+                await ctx.session.send_resource_updated(page_uri(page_id))
+            except Exception:
+                log.debug("resources/updated not delivered", exc_info=True)
+
     async def _run(
         self,
         ctx: ServerRequestContext[Any, Any],
@@ -309,7 +373,20 @@ class _Handlers:
         deadline: float,
         params: types.CallToolRequestParams,
     ) -> Outcome:
+        outcome = await self._execute(ctx, tool, arguments, deadline, params)
+        await self._notify_page(ctx, tool, outcome)
+        return outcome
+
+    async def _execute(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        tool: GeneratedTool,
+        arguments: Any,
+        deadline: float,
+        params: types.CallToolRequestParams,
+    ) -> Outcome:
         await self._confirm(ctx, tool, arguments, params)
+
         async def progress(done: float, total: float | None, message: str | None) -> None:
             await ctx.session.report_progress(done, total, message)
 
@@ -376,7 +453,10 @@ class _Handlers:
             if tool is None:
                 raise self._unknown(str(wanted), selection)
             return Outcome(
-                {**tool.definition.model_dump(by_alias=True, exclude_none=True, mode="json"), "toolset": tool.spec.toolset}
+                {
+                    **tool.definition.model_dump(by_alias=True, exclude_none=True, mode="json"),
+                    "toolset": tool.spec.toolset,
+                }
             )
         if name in ("call_read_tool", "call_write_tool"):
             wanted = arguments.get("name")
@@ -400,9 +480,11 @@ class _Handlers:
             for tool in state.registry.tools.values():
                 if selection.allows(tool.spec):
                     counts[tool.spec.toolset] = counts.get(tool.spec.toolset, 0) + 1
-            enabled = state.enabled.get(_session_key(ctx), set()) if state.dynamic else {
-                t.spec.toolset for t in state.registry.listed(selection)
-            }
+            enabled = (
+                state.enabled.get(_session_key(ctx), set())
+                if state.dynamic
+                else {t.spec.toolset for t in state.registry.listed(selection)}
+            )
             return Outcome({"toolsets": toolset_rows(state.registry.manifest.toolsets, counts, enabled)})
         if name == "enable_toolset":
             toolset = arguments.get("toolset")
@@ -414,7 +496,7 @@ class _Handlers:
             state.enabled.setdefault(_session_key(ctx), set()).add(str(toolset))
             try:
                 await ctx.session.send_tool_list_changed()
-            except Exception:  # noqa: BLE001 - clients without list_changed support still have call_*_tool
+            except Exception:
                 log.debug("tools/list_changed not delivered", exc_info=True)
             tools = [t.spec.name for t in state.registry.tools.values() if t.spec.toolset == toolset]
             return Outcome(
@@ -483,6 +565,13 @@ def build_server(state: ServerState) -> Server[Any]:
             on_list_tools=handlers.list_tools,
             on_call_tool=handlers.call_tool,
             on_set_logging_level=handlers.set_logging_level,
+            on_list_resources=handlers.list_resources,
+            on_list_resource_templates=handlers.list_resource_templates,
+            on_read_resource=handlers.read_resource,
+            on_subscribe_resource=handlers.subscribe,
+            on_unsubscribe_resource=handlers.unsubscribe,
+            on_list_prompts=handlers.list_prompts,
+            on_get_prompt=handlers.get_prompt,
+            on_completion=handlers.complete,
         )
     return server
-

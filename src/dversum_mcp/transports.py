@@ -81,7 +81,9 @@ def sse_app(server: Server[Any], *, host: str, auth_token: str = "") -> Any:
     from starlette.responses import Response
     from starlette.routing import Mount, Route
 
-    sse = SseServerTransport("/messages/", security_settings=security_settings(host), max_request_body_size=MAX_BODY_BYTES)
+    sse = SseServerTransport(
+        "/messages/", security_settings=security_settings(host), max_request_body_size=MAX_BODY_BYTES
+    )
 
     async def endpoint(request: Request) -> Response:
         async with sse.connect_sse(request.scope, request.receive, request._send) as (read, write):
@@ -101,7 +103,9 @@ async def _uvicorn(app: Any, host: str, port: int) -> None:
     await uvicorn.Server(config).serve()
 
 
-async def serve_http(server: Server[Any], *, host: str, port: int, stateless: bool = False, auth_token: str = "") -> None:
+async def serve_http(
+    server: Server[Any], *, host: str, port: int, stateless: bool = False, auth_token: str = ""
+) -> None:
     await _uvicorn(http_app(server, host=host, stateless=stateless, auth_token=auth_token), host, port)
 
 

@@ -55,13 +55,18 @@ class Harness:
 
     @asynccontextmanager
     async def mcp(
-        self, settings: Settings | None = None, selection: Selection | None = None, mode: str = "legacy", **client_kw: Any
+        self,
+        settings: Settings | None = None,
+        selection: Selection | None = None,
+        mode: str = "legacy",
+        **client_kw: Any,
     ) -> AsyncIterator[Client]:
         settings = settings or Settings(token=Secret(""))
         selection = selection or Selection(toolsets=("all",), sandbox=True)
         api = self.api_client()
-        state = ServerState(settings=settings, registry=self.registry, client=api, selection=selection,
-                            dynamic=settings.dynamic)
+        state = ServerState(
+            settings=settings, registry=self.registry, client=api, selection=selection, dynamic=settings.dynamic
+        )
         server = build_server(state)
         async with api, Client(server, mode=mode, **client_kw) as client:
             yield client

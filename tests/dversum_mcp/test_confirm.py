@@ -44,8 +44,9 @@ async def test_accepted_confirmation_runs_the_action(harness: Harness, mode: str
         assert gone.is_error and structured(gone)["status"] == 404
 
 
-@pytest.mark.parametrize(("mode", "action", "confirm"), [("legacy", "decline", True), ("auto", "cancel", True),
-                                                         ("legacy", "accept", False)])
+@pytest.mark.parametrize(
+    ("mode", "action", "confirm"), [("legacy", "decline", True), ("auto", "cancel", True), ("legacy", "accept", False)]
+)
 async def test_declined_confirmation_changes_nothing(harness: Harness, mode: str, action: str, confirm: bool) -> None:
     answers = Answers(action, confirm)
     async with harness.mcp(mode=mode, elicitation_callback=answers) as client:

@@ -95,8 +95,12 @@ async def test_sse_session(harness: Harness) -> None:
 
 async def test_foreign_origin_and_host_are_refused(harness: Harness) -> None:
     app = transports.http_app(_server(harness), host="127.0.0.1")
-    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
     headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
     with _serve(app) as base:
         async with httpx2.AsyncClient(timeout=10) as http:

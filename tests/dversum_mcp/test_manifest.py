@@ -119,7 +119,9 @@ def test_every_documented_endpoint_has_a_documented_tool(registry: Registry) -> 
         (t.spec.method, t.spec.path) for t in registry.tools.values() if t.spec.source == "documented" and t.spec.method
     }
     assert documented >= DOCUMENTED
-    extra = {(t.spec.method, t.spec.path) for t in registry.tools.values() if t.spec.source == "documented"} - DOCUMENTED
+    extra = {
+        (t.spec.method, t.spec.path) for t in registry.tools.values() if t.spec.source == "documented"
+    } - DOCUMENTED
     assert extra == set(), "tools marked documented that the reference does not document"
 
 
@@ -162,8 +164,10 @@ def _copy_table(tmp_path: Path) -> Path:
         (lambda s: s.replace('name = "get_client"', 'name = "Get-Client"'), "clients.toml, tool 'Get-Client'"),
         (lambda s: s.replace('name = "get_client"', 'name = "list_clients"'), "duplicate tool name"),
         (lambda s: s.replace('path = "/clients/{id}"', 'path = "/clients/{clientId}"', 1), "path placeholders"),
-        (lambda s: s.replace("readOnlyHint = true, destructiveHint = false, idempotentHint = true, ", "", 1),
-         "clients.toml, tool 'list_clients'"),
+        (
+            lambda s: s.replace("readOnlyHint = true, destructiveHint = false, idempotentHint = true, ", "", 1),
+            "clients.toml, tool 'list_clients'",
+        ),
         (lambda s: s.replace('type = "string", required = true, maxLength = 200', 'type = "text"', 1), "clients.toml"),
         (lambda s: s + "\n[[tool]]\nname = 'x'\n", "clients.toml"),
     ],
@@ -181,5 +185,5 @@ def test_unknown_hook_fails(tmp_path: Path) -> None:
     root = _copy_table(tmp_path)
     path = root / "time.toml"
     path.write_text(path.read_text(encoding="utf-8").replace('hook = "stop_timer"', 'hook = "stop_timerz"'))
-    with pytest.raises(ManifestError, match="time.toml, tool 'stop_timer': unknown hook"):
+    with pytest.raises(ManifestError, match=r"time\.toml, tool 'stop_timer': unknown hook"):
         load_manifest(root, known_hooks=HOOKS)

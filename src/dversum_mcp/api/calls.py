@@ -134,8 +134,10 @@ async def run_default(call: Call) -> Outcome:
             return Outcome(response.data)
         filename = _filename(response.headers.get("content-disposition"), call)
         mime = response.content_type.split(";")[0].strip() or "application/octet-stream"
-        return Outcome({"filename": filename, "mime_type": mime, "size": len(response.content)},
-                       binary=Binary(response.content, mime, filename))
+        return Outcome(
+            {"filename": filename, "mime_type": mime, "size": len(response.content)},
+            binary=Binary(response.content, mime, filename),
+        )
     if call.paginated and call.local.get("all_pages"):
         return await _all_pages(call)
     return _as_outcome(await call.send())

@@ -77,8 +77,9 @@ def error_payload(exc: DversumError) -> dict[str, Any]:
         payload["retryable"] = exc.retryable
         if exc.retry_after_s is not None:
             payload["retry_after_s"] = round(exc.retry_after_s, 1)
-    if getattr(exc, "field", None):
-        payload["field"] = exc.field
+    field = getattr(exc, "field", None)
+    if field:
+        payload["field"] = field
     if exc.hint:
         payload["hint"] = exc.hint
     return payload

@@ -15,6 +15,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import anyio
+
 from dversum_mcp.api.calls import Binary, Call, Outcome
 from dversum_mcp.api.errors import ApiError, ArgumentError
 
@@ -70,22 +72,8 @@ async def upload_file(call: Call) -> Outcome:
         roots = await allowed_roots(call)
         if not roots:
             raise _no_roots_error("path")
-        try:
-            resolved = Path(str(path_arg)).expanduser().resolve(strict=True)
-        except (OSError, RuntimeError):
-            raise ArgumentError(f"file not found: {path_arg}", field="path") from None
-        if not _inside(resolved, roots):
-            raise ArgumentError(
-                f"{path_arg} is outside the allowed folders",
-                field="path",
-                hint="Allowed: " + ", ".join(str(r) for r in roots),
-            )
-        if not resolved.is_file():
-            raise ArgumentError(f"{path_arg} is not a regular file", field="path")
-        size = resolved.stat().st_size
-        if size > MAX_UPLOAD_BYTES:
-            raise ArgumentError(f"{path_arg} is {size / 1e6:.1f} MB; the limit is 100 MB", field="path")
-        data = resolved.read_bytes()
+        resolved = await anyio.to_thread.run_sync(_checked_upload_path, str(path_arg), roots)
+        data = await anyio.to_thread.run_sync(resolved.read_bytes)
         filename = str(call.local.get("filename") or resolved.name)
     if len(data) > MAX_UPLOAD_BYTES:
         raise ArgumentError("the file is larger than 100 MB", field="content_base64")
@@ -94,6 +82,26 @@ async def upload_file(call: Call) -> Outcome:
     response = await call.send(files={"file": (filename, data, mime)})
     await call.progress(len(data), len(data), "uploaded")
     return Outcome(response.data if isinstance(response.data, dict) else {"ok": True})
+
+
+def _checked_upload_path(path_arg: str, roots: list[Path]) -> Path:
+    """Resolve (following links) and check a local upload path; runs in a worker thread."""
+    try:
+        resolved = Path(path_arg).expanduser().resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise ArgumentError(f"file not found: {path_arg}", field="path") from None
+    if not _inside(resolved, roots):
+        raise ArgumentError(
+            f"{path_arg} is outside the allowed folders",
+            field="path",
+            hint="Allowed: " + ", ".join(str(r) for r in roots),
+        )
+    if not resolved.is_file():
+        raise ArgumentError(f"{path_arg} is not a regular file", field="path")
+    size = resolved.stat().st_size
+    if size > MAX_UPLOAD_BYTES:
+        raise ArgumentError(f"{path_arg} is {size / 1e6:.1f} MB; the limit is 100 MB", field="path")
+    return resolved
 
 
 async def download_file(call: Call) -> Outcome:
@@ -113,6 +121,33 @@ async def download_file(call: Call) -> Outcome:
     )
 
 
+def _write_inside(target: str, filename: str, data: bytes, roots: list[Path], overwrite: bool) -> Path:
+    """Write atomically inside an allowed folder; runs in a worker thread."""
+    path = Path(target).expanduser()
+    if path.is_dir() or target.endswith(("/", os.sep)):
+        path = path / filename
+    try:
+        parent = path.parent.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise ArgumentError(f"folder does not exist: {path.parent}", field="save_as") from None
+    final = parent / path.name
+    if final.is_symlink() or not _inside(parent, roots):
+        raise ArgumentError(
+            f"{target} is outside the allowed folders", field="save_as", hint="Allowed: " + ", ".join(map(str, roots))
+        )
+    if final.exists() and not overwrite:
+        raise ArgumentError(f"{final} exists; pass overwrite: true to replace it", field="save_as")
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=".dversum-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return final
+
+
 async def save_binary(call: Call, outcome: Outcome) -> Outcome:
     """Honour `save_as`: write inside an allowed folder (atomically, never clobbering by default)."""
     target = call.local.get("save_as")
@@ -130,27 +165,8 @@ async def save_binary(call: Call, outcome: Outcome) -> Outcome:
     roots = await allowed_roots(call)
     if not roots:
         raise _no_roots_error("save_as")
-    path = Path(str(target)).expanduser()
-    if path.is_dir() or str(target).endswith(("/", os.sep)):
-        path = path / binary.filename
-    try:
-        parent = path.parent.resolve(strict=True)
-    except (OSError, RuntimeError):
-        raise ArgumentError(f"folder does not exist: {path.parent}", field="save_as") from None
-    final = parent / path.name
-    if final.is_symlink() or not _inside(parent, roots):
-        raise ArgumentError(
-            f"{target} is outside the allowed folders", field="save_as", hint="Allowed: " + ", ".join(map(str, roots))
-        )
-    if final.exists() and not call.local.get("overwrite"):
-        raise ArgumentError(f"{final} exists; pass overwrite: true to replace it", field="save_as")
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=".dversum-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(binary.data)
-        os.replace(tmp, final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    final = await anyio.to_thread.run_sync(
+        _write_inside, str(target), binary.filename, binary.data, roots, bool(call.local.get("overwrite"))
+    )
     data = {**outcome.data, "saved_to": str(final)}
     return Outcome(data, binary=None, warnings=outcome.warnings)

@@ -30,7 +30,9 @@ _ISO_DURATION = re.compile(
     r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$",
     re.IGNORECASE,
 )
-_HUMAN = re.compile(r"(?P<n>\d+(?:[.,]\d+)?)\s*(?P<u>h|hr|hrs|hours?|std|m|min|mins|minutes?|s|sec|secs|seconds?)", re.I)
+_HUMAN = re.compile(
+    r"(?P<n>\d+(?:[.,]\d+)?)\s*(?P<u>h|hr|hrs|hours?|std|m|min|mins|minutes?|s|sec|secs|seconds?)", re.I
+)
 _SWITCH_ATTEMPTS = 5
 
 
@@ -59,9 +61,7 @@ def parse_duration(text: str) -> timedelta:
                 number = float(part.group("n").replace(",", "."))
                 seconds += number * _unit_seconds(part.group("u"))
     if seconds is None or seconds <= 0:
-        raise ArgumentError(
-            f"duration {text!r} is not a duration; use e.g. 2h30m, 90m or PT2H30M", field="duration"
-        )
+        raise ArgumentError(f"duration {text!r} is not a duration; use e.g. 2h30m, 90m or PT2H30M", field="duration")
     return timedelta(seconds=seconds)
 
 

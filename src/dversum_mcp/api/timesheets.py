@@ -103,7 +103,12 @@ def summarize_entries(
 
 def _hours(row: dict[str, Any]) -> dict[str, Any]:
     seconds = row["seconds"]
-    return {**row, "seconds": int(round(seconds)), "hours": round(seconds / 3600, 2), "display": format_duration(seconds)}
+    return {
+        **row,
+        "seconds": round(seconds),
+        "hours": round(seconds / 3600, 2),
+        "display": format_duration(seconds),
+    }
 
 
 async def summarize_time(call: Call, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Outcome:
@@ -127,5 +132,7 @@ async def summarize_time(call: Call, now: Callable[[], datetime] = lambda: datet
             break
         page += 1
     summary = summarize_entries(entries, start, end, now())
-    warnings = ["More than 5,000 entries: the summary is partial; narrow the window."] if len(entries) >= _MAX_ENTRIES else []
+    warnings = (
+        ["More than 5,000 entries: the summary is partial; narrow the window."] if len(entries) >= _MAX_ENTRIES else []
+    )
     return Outcome(summary, warnings=warnings)

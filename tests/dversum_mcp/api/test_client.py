@@ -29,8 +29,9 @@ class FakeTime:
         self.now += seconds
 
 
-def make_client(handler: Callable[[httpx2.Request], httpx2.Response], time: FakeTime | None = None,
-                limit: int = 1000) -> ApiClient:
+def make_client(
+    handler: Callable[[httpx2.Request], httpx2.Response], time: FakeTime | None = None, limit: int = 1000
+) -> ApiClient:
     time = time or FakeTime()
     return ApiClient(
         base_url="https://api.dversum.com/api/v1",
