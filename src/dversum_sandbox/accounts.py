@@ -108,11 +108,8 @@ def get_user(ctx: Ctx) -> dict[str, Any]:
     return user_json(ctx.fetch("users", "user"))
 
 
-
-
 ENDPOINTS = [
     Endpoint("GET", "/me", get_me),
     Endpoint("GET", "/users", list_users),
     Endpoint("GET", "/users/{id}", get_user),
 ]
-

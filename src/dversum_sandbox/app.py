@@ -84,10 +84,12 @@ class SandboxApp:
         self.db = Database(settings.db_path, [m.SCHEMA for m in MODULES if m.SCHEMA])
         self.sink = webhooks.WebhookSink(settings, self.db)
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_window_s)
-        routes = [
-            Route(API_PREFIX + ep.path, self._endpoint(ep), methods=[ep.method], name=f"{ep.method} {ep.path}")
-            for ep in endpoints()
-        ]
+        routes = []
+        for ep in endpoints():
+            route = Route(API_PREFIX + ep.path, self._endpoint(ep), methods=[ep.method], name=f"{ep.method} {ep.path}")
+            if route.methods is not None:
+                route.methods.discard("HEAD")  # a HEAD must not run a GET handler (download counters)
+            routes.append(route)
         self._asgi = Starlette(
             routes=routes,
             exception_handlers={HTTPException: _http_error},  # type: ignore[dict-item]
@@ -201,6 +203,10 @@ class SandboxApp:
             raise bad_request("Request body is not valid JSON") from None
         if not isinstance(parsed, dict):
             raise bad_request("Request body must be a JSON object")
+        try:
+            json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise bad_request("Request body contains invalid Unicode (a lone surrogate escape)") from None
         return parsed, {}
 
 

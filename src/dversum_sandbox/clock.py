@@ -40,7 +40,10 @@ def parse_datetime(value: object, field: str) -> datetime:
         raise validation(field, f"{field} must be ISO 8601, e.g. 2026-06-04T09:00:00Z") from None
     if parsed.tzinfo is None:
         raise validation(field, f"{field} needs a time zone, e.g. 2026-06-04T09:00:00Z") from None
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise validation(field, f"{field} is out of range") from None
 
 
 def parse_date(value: object, field: str) -> date:

@@ -151,9 +151,7 @@ class Ctx:
             return MISSING
         return value
 
-    def string(
-        self, name: str, *, required: bool = False, max_length: int = 10_000, allow_empty: bool = False
-    ) -> Any:
+    def string(self, name: str, *, required: bool = False, max_length: int = 10_000, allow_empty: bool = False) -> Any:
         value = self._get(name, required)
         if value is MISSING:
             return MISSING

@@ -53,14 +53,18 @@ def sandbox(tmp_path: Path, clock: Clock) -> Iterator[SandboxApp]:
 @pytest.fixture
 def org_a(sandbox: SandboxApp) -> Workspace:
     with sandbox.db.transaction():
-        ids = accounts.create_workspace(sandbox.db, "Muster GmbH", "Anna Admin", "anna@muster.de", "anna", "2026-01-01T00:00:00Z")
+        ids = accounts.create_workspace(
+            sandbox.db, "Muster GmbH", "Anna Admin", "anna@muster.de", "anna", "2026-01-01T00:00:00Z"
+        )
     return Workspace(*ids)
 
 
 @pytest.fixture
 def org_b(sandbox: SandboxApp) -> Workspace:
     with sandbox.db.transaction():
-        ids = accounts.create_workspace(sandbox.db, "Other AG", "Otto Other", "otto@other.de", "otto", "2026-01-01T00:00:00Z")
+        ids = accounts.create_workspace(
+            sandbox.db, "Other AG", "Otto Other", "otto@other.de", "otto", "2026-01-01T00:00:00Z"
+        )
     return Workspace(*ids)
 
 

@@ -60,3 +60,17 @@ async def test_users_paginate(api: httpx2.AsyncClient) -> None:
     too_many = await api.get("/users", params={"per_page": 101})
     assert too_many.status_code == 422
     assert too_many.json()["field"] == "per_page"
+
+
+async def test_lone_surrogate_and_out_of_range_times_are_client_errors(api: httpx2.AsyncClient) -> None:
+    bad_unicode = await api.post(
+        "/calendar/events", content=b'{"title": "\\ud800"}', headers={"Content-Type": "application/json"}
+    )
+    assert bad_unicode.status_code == 400
+    far = await api.get("/calendar/events", params={"from": "0001-01-01T00:00:00+01:00", "to": "2026-01-01T00:00:00Z"})
+    assert far.status_code == 422
+
+
+async def test_head_does_not_run_get_handlers(api: httpx2.AsyncClient) -> None:
+    response = await api.head("/me")
+    assert response.status_code == 405

@@ -9,10 +9,14 @@ concurrent starts end with exactly one running timer.
 from __future__ import annotations
 
 import re
+import weakref
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import anyio
+
 from dversum_mcp.api.calls import Call, Outcome
+from dversum_mcp.api.client import ApiClient
 from dversum_mcp.api.errors import ApiError, ArgumentError
 
 __all__ = [
@@ -31,9 +35,13 @@ _ISO_DURATION = re.compile(
     re.IGNORECASE,
 )
 _HUMAN = re.compile(
-    r"(?P<n>\d+(?:[.,]\d+)?)\s*(?P<u>h|hr|hrs|hours?|std|m|min|mins|minutes?|s|sec|secs|seconds?)", re.I
+    r"(?P<n>\d+(?:[.,]\d+)?)\s*(?P<u>hours?|hrs?|std|h|minutes?|mins?|m|seconds?|secs?|s)(?![a-z])", re.IGNORECASE
 )
 _SWITCH_ATTEMPTS = 5
+# One switch (look up → stop → start) at a time per API client, so concurrent start_timer calls
+# from this server queue up instead of stopping each other's fresh timers. Other clients' races
+# are still handled by the retry loop.
+_SWITCH_LOCKS: weakref.WeakKeyDictionary[ApiClient, anyio.Lock] = weakref.WeakKeyDictionary()
 
 
 def _unit_seconds(unit: str) -> int:
@@ -120,6 +128,12 @@ async def _stop(call: Call, entry_id: str) -> dict[str, Any]:
 
 
 async def start_timer(call: Call) -> Outcome:
+    lock = _SWITCH_LOCKS.setdefault(call.client, anyio.Lock())
+    async with lock:
+        return await _start_timer(call)
+
+
+async def _start_timer(call: Call) -> Outcome:
     mode = call.local.get("if_running", "switch")
     stopped: list[dict[str, Any]] = []
     for _ in range(_SWITCH_ATTEMPTS):
