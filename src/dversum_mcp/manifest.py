@@ -48,6 +48,7 @@ TOOLSET_ORDER = (
     "absences",
     "webhooks",
     "users",
+    "sandbox",
 )
 ParamType = Literal[
     "string", "integer", "number", "boolean", "array", "object", "id", "ids", "date", "datetime", "cents", "slug"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,9 @@ class Harness:
     requests: list[httpx2.Request]
     registry: Registry
 
-    def api_client(self, **kwargs: Any) -> ApiClient:
+    def api_client(
+        self, wrap: Callable[[httpx2.AsyncBaseTransport], httpx2.AsyncBaseTransport] | None = None, **kwargs: Any
+    ) -> ApiClient:
         """An API client on the in-process sandbox that records every request it sends."""
 
         class Recording(httpx2.AsyncBaseTransport):
@@ -49,7 +51,8 @@ class Harness:
                 self.log.append(request)
                 return await self.inner.handle_async_request(request)
 
-        transport = Recording(httpx2.ASGITransport(app=self.app), self.requests)
+        inner: httpx2.AsyncBaseTransport = httpx2.ASGITransport(app=self.app)
+        transport = Recording(wrap(inner) if wrap else inner, self.requests)
         kwargs.setdefault("limiter", RateLimiter(10_000, 60))
         return ApiClient(base_url=SANDBOX_URL, token=self.token, transport=transport, **kwargs)
 
@@ -59,11 +62,12 @@ class Harness:
         settings: Settings | None = None,
         selection: Selection | None = None,
         mode: str = "legacy",
+        wrap: Callable[[httpx2.AsyncBaseTransport], httpx2.AsyncBaseTransport] | None = None,
         **client_kw: Any,
     ) -> AsyncIterator[Client]:
         settings = settings or Settings(token=Secret(""))
         selection = selection or Selection(toolsets=("all",), sandbox=True)
-        api = self.api_client()
+        api = self.api_client(wrap)
         state = ServerState(
             settings=settings, registry=self.registry, client=api, selection=selection, dynamic=settings.dynamic
         )
@@ -87,5 +91,3 @@ def structured(result: Any) -> dict[str, Any]:
     assert result.structured_content is not None, result
     return dict(result.structured_content)
 
-
-_ = (replace, Callable)

@@ -130,7 +130,11 @@ async def _stop(call: Call, entry_id: str) -> dict[str, Any]:
 async def start_timer(call: Call) -> Outcome:
     lock = _SWITCH_LOCKS.setdefault(call.client, anyio.Lock())
     async with lock:
-        return await _start_timer(call)
+        # Shielded: once the old timer is stopped, the new one must start even if the caller
+        # cancels, so a cancellation never leaves the user with no timer at all. Every request
+        # inside is bounded by the API client's timeouts and the call's deadline.
+        with anyio.CancelScope(shield=True):
+            return await _start_timer(call)
 
 
 async def _start_timer(call: Call) -> Outcome:
