@@ -82,9 +82,10 @@ class Settings:
     def load(cls, env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
         if env is None:
             if dotenv:
-                from dotenv import load_dotenv
+                from dotenv import find_dotenv, load_dotenv
 
-                load_dotenv(override=False)
+                # usecwd: the user's project folder, not the installed package's directory.
+                load_dotenv(find_dotenv(usecwd=True), override=False)
             env = os.environ
         language = env.get("DVERSUM_LANGUAGE", "de").strip().lower()
         roots = tuple(Path(p).expanduser() for p in env.get("DVERSUM_FILE_ROOTS", "").split(os.pathsep) if p.strip())
