@@ -31,8 +31,9 @@ def test_env_parsing() -> None:
 def test_dotenv_from_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / ".env").write_text("DVERSUM_API_TOKEN=dvk_from_dotenv\nDVERSUM_LANGUAGE=en\n")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("DVERSUM_API_TOKEN", raising=False)
-    monkeypatch.delenv("DVERSUM_LANGUAGE", raising=False)
+    for name in ("DVERSUM_API_TOKEN", "DVERSUM_LANGUAGE"):
+        monkeypatch.setenv(name, "placeholder")  # remember the original state so load_dotenv's writes are undone
+        monkeypatch.delenv(name)
     settings = Settings.load()
     assert settings.token == Secret("dvk_from_dotenv") and settings.language == "en"
     monkeypatch.setenv("DVERSUM_API_TOKEN", "dvk_env_wins")
