@@ -109,13 +109,16 @@ class Registry:
 
     def _definition(self, spec: ToolSpec, schema: dict[str, Any]) -> types.Tool:
         ann = spec.annotations
+        # Every listing pays for every byte here, so nothing is said twice: no annotations.title (it
+        # would repeat `title`), and no `title` that only spells out the name ("List invoices" for
+        # list_invoices; clients then show the name). Titles that say more ("Log time") stay.
+        plain = spec.title == spec.name.replace("_", " ").capitalize()
         return types.Tool(
             name=spec.name,
-            title=spec.title,
+            title=None if plain else spec.title,
             description=spec.description,
             input_schema=schema,
             output_schema=_output_schema(spec) if self.output_schemas else None,
-            # No annotations.title: it would repeat `title` in every listing (tokens for nothing).
             annotations=types.ToolAnnotations(
                 read_only_hint=ann.readOnlyHint,
                 destructive_hint=ann.destructiveHint,

@@ -169,6 +169,8 @@ class Ctx:
         value = self._get(name, required)
         if value is MISSING:
             return MISSING
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # JSON Schema counts 100.0 as an integer
         if isinstance(value, bool) or not isinstance(value, int):
             raise validation(name, f"{name} must be an integer")
         if minimum is not None and value < minimum:

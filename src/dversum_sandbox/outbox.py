@@ -8,10 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from dversum_sandbox.db import Row
+from dversum_sandbox.errors import validation
 from dversum_sandbox.framework import Ctx, Endpoint
 
-__all__ = ["ENDPOINTS", "SCHEMA", "email_json"]
+__all__ = ["ENDPOINTS", "KINDS", "SCHEMA", "email_json"]
 
+KINDS = ("invoice", "credit_note", "quote", "booking", "reminder")
 SCHEMA = ""  # the outbox table is part of accounts.SCHEMA (Ctx.email writes it)
 
 
@@ -22,6 +24,8 @@ def email_json(row: Row) -> dict[str, Any]:
 def list_outbox(ctx: Ctx) -> dict[str, Any]:
     where, params = "FROM outbox WHERE org_id = ?", [ctx.org_id]
     kind = ctx.q("kind")
+    if kind is not None and kind not in KINDS:
+        raise validation("kind", f"kind must be one of: {', '.join(KINDS)}")
     if kind:
         where += " AND kind = ?"
         params.append(kind)

@@ -74,3 +74,9 @@ async def test_lone_surrogate_and_out_of_range_times_are_client_errors(api: http
 async def test_head_does_not_run_get_handlers(api: httpx2.AsyncClient) -> None:
     response = await api.head("/me")
     assert response.status_code == 405
+
+
+async def test_whole_number_floats_are_integers_and_outbox_kind_is_checked(api: httpx2.AsyncClient) -> None:
+    page = await api.get("/sandbox/outbox", params={"kind": "bogus"})
+    assert page.status_code == 422 and page.json()["field"] == "kind"
+    assert (await api.get("/sandbox/outbox", params={"kind": "invoice"})).status_code == 200
