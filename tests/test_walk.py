@@ -22,9 +22,22 @@ from tests.dversum_mcp.test_http_transports import _serve
 pytestmark = pytest.mark.anyio
 
 EVENTS = [
-    "client.created", "project.created", "task.created", "task.moved", "time_entry.started", "time_entry.stopped",
-    "page.created", "page.updated", "invoice.created", "invoice.sent", "invoice.partially_paid", "invoice.paid",
-    "quote.sent", "quote.signed", "quote.converted", "booking.created",
+    "client.created",
+    "project.created",
+    "task.created",
+    "task.moved",
+    "time_entry.started",
+    "time_entry.stopped",
+    "page.created",
+    "page.updated",
+    "invoice.created",
+    "invoice.sent",
+    "invoice.partially_paid",
+    "invoice.paid",
+    "quote.sent",
+    "quote.signed",
+    "quote.converted",
+    "booking.created",
 ]
 
 
@@ -78,9 +91,7 @@ async def test_a_realistic_day_over_stdio(tmp_path: Path) -> None:
         async with Client(_server(tmp_path), mode="legacy") as client:
             assert "SANDBOX" in (client.instructions or "")
             me = _data(await client.call_tool("get_current_user", {}))
-            hook = _data(
-                await client.call_tool("create_webhook", {"url": f"{hook_base}/hooks", "events": EVENTS})
-            )
+            hook = _data(await client.call_tool("create_webhook", {"url": f"{hook_base}/hooks", "events": EVENTS}))
             secret = hook["secret"]
             listed = _data(await client.call_tool("list_webhooks", {}))
             assert secret not in json.dumps(listed)
@@ -99,7 +110,12 @@ async def test_a_realistic_day_over_stdio(tmp_path: Path) -> None:
             design = _data(
                 await client.call_tool(
                     "create_task",
-                    {"project_id": project["id"], "title": "Design", "assignee_ids": [me["id"]], "due_date": "2026-12-01"},
+                    {
+                        "project_id": project["id"],
+                        "title": "Design",
+                        "assignee_ids": [me["id"]],
+                        "due_date": "2026-12-01",
+                    },
                 )
             )
             _data(await client.call_tool("create_task", {"project_id": project["id"], "title": "Content"}))
@@ -126,7 +142,9 @@ async def test_a_realistic_day_over_stdio(tmp_path: Path) -> None:
                     "create_invoice",
                     {
                         "client_id": customer["id"],
-                        "line_items": [{"description": "Beratung", "quantity": 8, "unit_price_cents": 12500, "tax_rate": 19}],
+                        "line_items": [
+                            {"description": "Beratung", "quantity": 8, "unit_price_cents": 12500, "tax_rate": 19}
+                        ],
                     },
                 )
             )
@@ -150,7 +168,9 @@ async def test_a_realistic_day_over_stdio(tmp_path: Path) -> None:
                     "create_quote",
                     {
                         "client_id": customer["id"],
-                        "line_items": [{"description": "Webdesign", "quantity": 1, "unit_price_cents": 350000, "tax_rate": 19}],
+                        "line_items": [
+                            {"description": "Webdesign", "quantity": 1, "unit_price_cents": 350000, "tax_rate": 19}
+                        ],
                     },
                 )
             )
@@ -177,22 +197,37 @@ async def test_a_realistic_day_over_stdio(tmp_path: Path) -> None:
             slots = _data(
                 await client.call_tool(
                     "get_booking_slots",
-                    {"user_slug": "admin", "type_slug": "termin-mit-naumche", "from": "2026-12-07T00:00:00Z",
-                     "to": "2026-12-12T00:00:00Z"},
+                    {
+                        "user_slug": "admin",
+                        "type_slug": "termin-mit-naumche",
+                        "from": "2026-12-07T00:00:00Z",
+                        "to": "2026-12-12T00:00:00Z",
+                    },
                 )
             )["slots"]
             assert slots
             booking = _data(
                 await client.call_tool(
                     "book_slot",
-                    {"user_slug": "admin", "type_slug": "termin-mit-naumche", "start": slots[0]["start"],
-                     "name": "Max Mustermann", "email": "max@example.com", "agenda": "Intro"},
+                    {
+                        "user_slug": "admin",
+                        "type_slug": "termin-mit-naumche",
+                        "start": slots[0]["start"],
+                        "name": "Max Mustermann",
+                        "email": "max@example.com",
+                        "agenda": "Intro",
+                    },
                 )
             )
             taken = await client.call_tool(
                 "book_slot",
-                {"user_slug": "admin", "type_slug": "termin-mit-naumche", "start": slots[0]["start"],
-                 "name": "Erika", "email": "erika@example.com"},
+                {
+                    "user_slug": "admin",
+                    "type_slug": "termin-mit-naumche",
+                    "start": slots[0]["start"],
+                    "name": "Erika",
+                    "email": "erika@example.com",
+                },
             )
             assert taken.is_error and "409" in taken.content[0].text
             events = _data(

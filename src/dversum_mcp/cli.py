@@ -15,6 +15,7 @@ Nothing but JSON-RPC is written to stdout while serving stdio; logs go to stderr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from dataclasses import replace
@@ -54,6 +55,8 @@ def _apply(settings: Settings, args: argparse.Namespace) -> Settings:
             updates[name] = True
     if getattr(args, "no_confirm", False):
         updates["confirm"] = False
+    if getattr(args, "webhook_port", None):
+        updates["webhook_port"] = args.webhook_port
     return replace(settings, **updates)
 
 
@@ -65,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--stateless", action="store_true", help="Streamable HTTP without sessions")
+    serve.add_argument("--webhook-port", type=int, help="also receive webhooks on 127.0.0.1:PORT (a resource)")
     _add_selection(serve)
     tools = sub.add_parser("tools", help="list the tools by toolset")
     tools.add_argument("--json", action="store_true")
@@ -163,20 +167,61 @@ async def _serve(settings: Settings, transport: str, host: str, port: int, state
             log.warning(
                 "no DVERSUM_API_TOKEN set: serving the embedded sandbox (demo data, nothing leaves this machine)"
             )
+        inbox = None
+        if settings.webhook_port:
+            from dversum_mcp.webhooks import WebhookInbox
+
+            inbox = WebhookInbox()
         state = ServerState(
-            settings, registry, backend.client, replace(selection, sandbox=backend.sandbox), dynamic=settings.dynamic
+            settings,
+            registry,
+            backend.client,
+            replace(selection, sandbox=backend.sandbox),
+            dynamic=settings.dynamic,
+            webhook_events=inbox.events if inbox is not None else None,
         )
         server = build_server(state)
         auth = settings.mcp_auth_token.reveal()
-        if transport == "stdio":
-            await transports.serve_stdio(server)
-        elif transport == "http":
-            log.info("Streamable HTTP on http://%s:%d/mcp", host, port)
-            await transports.serve_http(server, host=host, port=port, stateless=stateless, auth_token=auth)
-        else:
-            log.info("SSE on http://%s:%d/sse", host, port)
-            await transports.serve_sse(server, host=host, port=port, auth_token=auth)
+        async with anyio.create_task_group() as group:
+            if inbox is not None and settings.webhook_port:
+                group.start_soon(_webhook_receiver, state, inbox, settings.webhook_port)
+            if transport == "stdio":
+                await transports.serve_stdio(server)
+            elif transport == "http":
+                log.info("Streamable HTTP on http://%s:%d/mcp", host, port)
+                await transports.serve_http(server, host=host, port=port, stateless=stateless, auth_token=auth)
+            else:
+                log.info("SSE on http://%s:%d/sse", host, port)
+                await transports.serve_sse(server, host=host, port=port, auth_token=auth)
+            group.cancel_scope.cancel()
     return 0
+
+
+async def _webhook_receiver(state: Any, inbox: Any, port: int) -> None:
+    """Serve the webhook inbox on loopback and announce each new event to the MCP sessions."""
+    import logging
+
+    import uvicorn
+
+    from dversum_mcp.server import announce_webhook_event
+    from dversum_mcp.webhooks import webhook_app
+
+    send, receive = anyio.create_memory_object_stream[object](100)
+    inbox.on_event.append(lambda event: _offer(send, event))
+    secret = state.settings.webhook_secret.reveal() or None
+    config = uvicorn.Config(
+        webhook_app(inbox, secret), host="127.0.0.1", port=port, log_config=None, log_level="warning", lifespan="off"
+    )
+    logging.getLogger("dversum_mcp").info("receiving webhooks on http://127.0.0.1:%d/", port)
+    async with anyio.create_task_group() as group:
+        group.start_soon(uvicorn.Server(config).serve)
+        async for _ in receive:
+            await announce_webhook_event(state)
+
+
+def _offer(send: Any, event: object) -> None:
+    with contextlib.suppress(anyio.WouldBlock):  # a burst: one notification per queued batch is enough
+        send.send_nowait(event)
 
 
 def _estimate_tokens(value: Any) -> int:

@@ -72,6 +72,9 @@ class Settings:
     max_retries: int = 3
     mcp_auth_token: Secret = field(default_factory=lambda: Secret(""))
     log_level: str = "INFO"
+    webhook_port: int | None = None
+    """Receive webhooks on 127.0.0.1:PORT inside the server; shown as dversum://webhooks/events."""
+    webhook_secret: Secret = field(default_factory=lambda: Secret(""))
 
     @property
     def sandbox(self) -> bool:
@@ -106,4 +109,6 @@ class Settings:
             call_timeout_s=float(env.get("DVERSUM_CALL_TIMEOUT", "50") or 50),
             mcp_auth_token=Secret(env.get("DVERSUM_MCP_AUTH_TOKEN", "").strip()),
             log_level=env.get("DVERSUM_LOG_LEVEL", "INFO").strip().upper() or "INFO",
+            webhook_port=int(env["DVERSUM_WEBHOOK_PORT"]) if env.get("DVERSUM_WEBHOOK_PORT", "").strip() else None,
+            webhook_secret=Secret(env.get("DVERSUM_WEBHOOK_SECRET", "").strip()),
         )

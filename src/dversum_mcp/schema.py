@@ -143,6 +143,8 @@ def _check(value: Any, schema: Mapping[str, Any], path: str) -> Any:
             raise ArgumentError(f"{path} must be a string, got {_show(value)}", field=path)
         if "\x00" in value:
             raise ArgumentError(f"{path} must not contain NUL characters", field=path)
+        if not _is_utf8(value):
+            raise ArgumentError(f"{path} contains invalid Unicode (a lone surrogate); send valid text", field=path)
         if len(value) > _MAX_STRING:
             raise ArgumentError(f"{path} is too long ({len(value)} characters; at most {_MAX_STRING})", field=path)
         if schema.get("format") == "date-time":
@@ -183,7 +185,8 @@ def _check_object(value: Mapping[str, Any], schema: Mapping[str, Any], prefix: s
     unknown = [k for k in value if k not in props]
     if unknown:
         names = ", ".join(sorted(props))
-        raise ArgumentError(f"unknown argument {prefix}{unknown[0]}; valid: {names}", field=f"{prefix}{unknown[0]}")
+        key = _printable(f"{prefix}{unknown[0]}")
+        raise ArgumentError(f"unknown argument {key}; valid: {names}", field=key)
     out: dict[str, Any] = {}
     for name, item in value.items():
         if item is None:
@@ -248,6 +251,23 @@ def validate_arguments(
     return clean
 
 
+def _is_utf8(text: str) -> bool:
+    """False for strings with lone surrogates (JSON allows the escape; UTF-8 and the API do not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(text: str) -> str:
+    """A name safe to echo back: lone surrogates escaped, at most 100 characters."""
+    safe = text if _is_utf8(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return safe if len(safe) <= 100 else safe[:97] + "…"
+
+
 def _show(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, str) else json.dumps(value)
+    if not _is_utf8(text):
+        text = json.dumps(value, default=str)
     return text if len(text) <= 60 else text[:57] + "…"

@@ -39,7 +39,7 @@ from dversum_mcp.render import render_error, render_outcome, render_unexpected
 from dversum_mcp.resources import ResourceCatalog, page_uri
 from dversum_mcp.schema import validate_arguments
 
-__all__ = ["ServerState", "build_server", "instructions"]
+__all__ = ["WEBHOOK_EVENTS_URI", "ServerState", "announce_webhook_event", "build_server", "instructions"]
 
 log = logging.getLogger("dversum_mcp")
 _REQUESTS: contextvars.ContextVar[list[RequestLog] | None] = contextvars.ContextVar("dversum_requests", default=None)
@@ -103,6 +103,8 @@ class ServerState:
     """The client's logging/setLevel choice; request summaries go out at debug when it allows."""
     webhook_events: Callable[[], list[dict[str, Any]]] | None = None
     subscriptions: dict[str, set[str]] = field(default_factory=dict)
+    sessions: dict[str, Any] = field(default_factory=dict)
+    """The latest ServerSession per session key, for notifications outside a request."""
 
     def __post_init__(self) -> None:
         self.index = SearchIndex(self.registry.tools.values())
@@ -134,6 +136,21 @@ def _request_selection(state: ServerState, ctx: ServerRequestContext[Any, Any]) 
 def _session_key(ctx: ServerRequestContext[Any, Any]) -> str:
     headers = _headers(ctx)
     return (headers.get("mcp-session-id") if headers is not None else None) or "default"
+
+
+WEBHOOK_EVENTS_URI = "dversum://webhooks/events"
+
+
+async def announce_webhook_event(state: ServerState) -> None:
+    """A webhook arrived: resources/list_changed to every session, resources/updated to subscribers."""
+    for key, session in list(state.sessions.items()):
+        try:
+            await session.send_resource_list_changed()
+            if WEBHOOK_EVENTS_URI in state.subscriptions.get(key, set()):
+                await session.send_resource_updated(WEBHOOK_EVENTS_URI)
+        except Exception:  # a gone session must not stop the others
+            log.debug("webhook notification not delivered to %s", key, exc_info=True)
+            state.sessions.pop(key, None)
 
 
 def _listed(state: ServerState, ctx: ServerRequestContext[Any, Any]) -> list[types.Tool]:
@@ -175,6 +192,7 @@ class _Handlers:
     async def list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
+        self.state.sessions[_session_key(ctx)] = ctx.session
         return types.ListToolsResult(tools=_listed(self.state, ctx))
 
     async def call_tool(
@@ -220,6 +238,7 @@ class _Handlers:
     async def list_resources(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
+        self.state.sessions[_session_key(ctx)] = ctx.session
         return types.ListResourcesResult(resources=await self.state.resources.listing())
 
     async def list_resource_templates(
@@ -236,6 +255,7 @@ class _Handlers:
         self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
     ) -> types.EmptyResult:
         self.state.subscriptions.setdefault(_session_key(ctx), set()).add(str(params.uri))
+        self.state.sessions[_session_key(ctx)] = ctx.session
         return types.EmptyResult()
 
     async def unsubscribe(
@@ -539,6 +559,7 @@ class _Server(Server[Any]):
     def __init__(self, state: ServerState, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._tools_changed = state.dynamic
+        self._resources_changed = state.webhook_events is not None
 
     def create_initialization_options(
         self,
@@ -546,7 +567,9 @@ class _Server(Server[Any]):
         experimental_capabilities: dict[str, dict[str, Any]] | None = None,
         extensions: dict[str, dict[str, Any]] | None = None,
     ) -> InitializationOptions:
-        options = notification_options or NotificationOptions(tools_changed=self._tools_changed)
+        options = notification_options or NotificationOptions(
+            tools_changed=self._tools_changed, resources_changed=self._resources_changed
+        )
         return super().create_initialization_options(options, experimental_capabilities, extensions)
 
 

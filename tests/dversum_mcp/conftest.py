@@ -90,4 +90,3 @@ def harness(tmp_path: Path, registry: Registry) -> Harness:
 def structured(result: Any) -> dict[str, Any]:
     assert result.structured_content is not None, result
     return dict(result.structured_content)
-

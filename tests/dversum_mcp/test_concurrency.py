@@ -15,13 +15,17 @@ pytestmark = pytest.mark.anyio
 async def test_200_concurrent_writes_stay_consistent(harness: Harness) -> None:
     async with harness.mcp() as client:
         customer = structured(await client.call_tool("create_client", {"name": "ATAS", "email": "kontakt@atas.de"}))
-        project = structured(await client.call_tool("create_project", {"name": "Relaunch", "client_id": customer["id"]}))
+        project = structured(
+            await client.call_tool("create_project", {"name": "Relaunch", "client_id": customer["id"]})
+        )
         invoice = structured(
             await client.call_tool(
                 "create_invoice",
                 {
                     "client_id": customer["id"],
-                    "line_items": [{"description": "Kleinteile", "quantity": 1, "unit_price_cents": 84, "tax_rate": 19}],
+                    "line_items": [
+                        {"description": "Kleinteile", "quantity": 1, "unit_price_cents": 84, "tax_rate": 19}
+                    ],
                 },
             )
         )

@@ -18,17 +18,23 @@ pytestmark = pytest.mark.anyio
 
 
 async def _workspace(client: Any) -> dict[str, Any]:
-    customer = structured(await client.call_tool("create_client", {"name": "ATAS Vertriebs GmbH", "email": "a@atas.de"}))
+    customer = structured(
+        await client.call_tool("create_client", {"name": "ATAS Vertriebs GmbH", "email": "a@atas.de"})
+    )
     project = structured(await client.call_tool("create_project", {"name": "Q2 Relaunch", "client_id": customer["id"]}))
     task = structured(await client.call_tool("create_task", {"project_id": project["id"], "title": "Mockup"}))
     page = structured(
-        await client.call_tool("create_page", {"title": "Q2 Analyse", "content": "| Metrik | Wert |\n|---|---|\n| Revenue | 41.804 € |"})
+        await client.call_tool(
+            "create_page", {"title": "Q2 Analyse", "content": "| Metrik | Wert |\n|---|---|\n| Revenue | 41.804 € |"}
+        )
     )
     invoice = structured(
         await client.call_tool(
             "create_invoice",
-            {"client_id": customer["id"],
-             "line_items": [{"description": "Beratung", "quantity": 8, "unit_price_cents": 12500, "tax_rate": 19}]},
+            {
+                "client_id": customer["id"],
+                "line_items": [{"description": "Beratung", "quantity": 8, "unit_price_cents": 12500, "tax_rate": 19}],
+            },
         )
     )
     return {"client": customer, "project": project, "task": task, "page": page, "invoice": invoice}
@@ -38,8 +44,11 @@ async def test_resources_and_templates(harness: Harness) -> None:
     async with harness.mcp() as client:
         ws = await _workspace(client)
         templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
-        assert templates == {"dversum://pages/{page_id}", "dversum://invoices/{invoice_id}/pdf",
-                             "dversum://clients/{client_id}"}
+        assert templates == {
+            "dversum://pages/{page_id}",
+            "dversum://invoices/{invoice_id}/pdf",
+            "dversum://clients/{client_id}",
+        }
         listed = {r.uri: r for r in (await client.list_resources()).resources}
         assert "dversum://pages/tree" in listed
         assert listed[f"dversum://pages/{ws['page']['id']}"].title == "Q2 Analyse"
@@ -89,14 +98,20 @@ async def test_prompts_with_data_and_completions(harness: Harness) -> None:
             {"task_id": ws["task"]["id"], "started_at": "2026-06-01T07:00:00Z", "duration": "3h"},
         )
         names = {p.name for p in (await client.list_prompts()).prompts}
-        assert names == {"weekly_timesheet_review", "overdue_invoice_dunning", "project_status_report",
-                         "meeting_notes_to_tasks"}
+        assert names == {
+            "weekly_timesheet_review",
+            "overdue_invoice_dunning",
+            "project_status_report",
+            "meeting_notes_to_tasks",
+        }
         review = await client.get_prompt("weekly_timesheet_review", {"week_of": "2026-06-03"})
         text = review.messages[0].content.text
         assert "2026-06-01" in text and '"hours":3.0' in text
         report = await client.get_prompt("project_status_report", {"project": "q2 relaunch"})
         assert "Mockup" in report.messages[0].content.text
-        notes = await client.get_prompt("meeting_notes_to_tasks", {"project": "Q2 Relaunch", "notes": "Anna: Logo bis Freitag"})
+        notes = await client.get_prompt(
+            "meeting_notes_to_tasks", {"project": "Q2 Relaunch", "notes": "Anna: Logo bis Freitag"}
+        )
         assert "Logo bis Freitag" in notes.messages[0].content.text and "To do" in notes.messages[0].content.text
         dunning = await client.get_prompt("overdue_invoice_dunning", {})
         assert "Overdue invoices (0)" in dunning.messages[0].content.text
@@ -137,15 +152,18 @@ async def test_progress_for_summaries_and_uploads(harness: Harness, tmp_path: An
 
     async with harness.mcp() as client:
         ws = await _workspace(client)
-        await client.call_tool("create_time_entry", {"task_id": ws["task"]["id"], "started_at": "2026-06-01T07:00:00Z",
-                                                     "duration": "1h"})
-        await client.call_tool("summarize_time", {"from": "2026-06-01T00:00:00Z", "to": "2026-06-02T00:00:00Z"},
-                               progress_callback=progress)
+        await client.call_tool(
+            "create_time_entry", {"task_id": ws["task"]["id"], "started_at": "2026-06-01T07:00:00Z", "duration": "1h"}
+        )
+        await client.call_tool(
+            "summarize_time", {"from": "2026-06-01T00:00:00Z", "to": "2026-06-02T00:00:00Z"}, progress_callback=progress
+        )
         assert any("time entries" in (m or "") for _, _, m in events)
         events.clear()
         data = base64.b64encode(b"x" * 2048).decode()
-        result = await client.call_tool("upload_file", {"content_base64": data, "filename": "x.txt"},
-                                        progress_callback=progress)
+        result = await client.call_tool(
+            "upload_file", {"content_base64": data, "filename": "x.txt"}, progress_callback=progress
+        )
         assert not result.is_error
         assert events[-1][0] == events[-1][1] == 2048
 
@@ -165,4 +183,3 @@ async def test_cancelled_call_writes_nothing_and_server_stays_up(harness: Harnes
             await client.call_tool("create_client", {"name": "Never"})
         listed = structured(await client.call_tool("list_clients", {"search": "Never"}))
         assert listed["total"] == 0
-

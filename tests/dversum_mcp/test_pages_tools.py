@@ -47,8 +47,11 @@ async def test_markdown_round_trip_through_the_api(harness: Harness) -> None:
         markdown = structured(await client.call_tool("get_page", {"page_id": page["id"]}))["content"]
         assert "**1.190,00 €**" in markdown and "- [x] Kickoff" in markdown and "1. Angebot senden" in markdown
         doc = await _json(client, page["id"])
-        assert doc["content"][0] == {"type": "heading", "attrs": {"level": 1},
-                                     "content": [{"type": "text", "text": "Projektbrief"}]}
+        assert doc["content"][0] == {
+            "type": "heading",
+            "attrs": {"level": 1},
+            "content": [{"type": "text", "text": "Projektbrief"}],
+        }
         assert any(node["type"] == "taskList" for node in doc["content"])
 
 
@@ -92,7 +95,9 @@ async def test_append_and_insert_leave_existing_nodes_untouched(harness: Harness
         kept = [n for n in final["content"] if "Review" not in json.dumps(n)]
         assert kept == after["content"]
 
-        missing = await client.call_tool("insert_into_page", {"page_id": page["id"], "heading": "Budget", "content": "x"})
+        missing = await client.call_tool(
+            "insert_into_page", {"page_id": page["id"], "heading": "Budget", "content": "x"}
+        )
         assert missing.is_error and "Nächste Schritte" in missing.content[0].text
 
 

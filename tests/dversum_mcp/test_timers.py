@@ -118,7 +118,12 @@ async def test_entries_after_the_fact(harness: Harness) -> None:
         assert backwards.is_error and structured(backwards)["field"] == "ended_at"
         both = await client.call_tool(
             "create_time_entry",
-            {"task_id": task, "started_at": "2026-06-04T12:00:00Z", "ended_at": "2026-06-04T13:00:00Z", "duration": "1h"},
+            {
+                "task_id": task,
+                "started_at": "2026-06-04T12:00:00Z",
+                "ended_at": "2026-06-04T13:00:00Z",
+                "duration": "1h",
+            },
         )
         assert both.is_error and structured(both)["field"] == "duration"
         assert len(harness.requests) == before  # refused before any request
@@ -185,7 +190,9 @@ async def test_dst_days_have_their_real_length(harness: Harness) -> None:
             ("2026-03-28T22:00:00Z", "2026-03-29T04:00:00Z"),  # across spring-forward night
             ("2026-10-24T22:00:00Z", "2026-10-25T23:00:00Z"),  # the whole 25-hour Berlin day of Oct 25
         ):
-            result = await client.call_tool("create_time_entry", {"task_id": task, "started_at": start, "ended_at": end})
+            result = await client.call_tool(
+                "create_time_entry", {"task_id": task, "started_at": start, "ended_at": end}
+            )
             assert not result.is_error, result.content
         spring = structured(
             await client.call_tool("summarize_time", {"from": "2026-03-27T23:00:00Z", "to": "2026-03-29T22:00:00Z"})
