@@ -24,7 +24,8 @@ def system_clock() -> datetime:
 
 def iso(value: datetime) -> str:
     """`2026-06-04T09:00:00Z`: UTC, second precision, with Z."""
-    return value.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat() zero-pads the year (strftime's %Y does not below 1000), so texts sort and re-parse.
+    return value.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def parse_datetime(value: object, field: str) -> datetime:

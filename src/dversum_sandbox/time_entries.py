@@ -47,9 +47,19 @@ def time_entry_json(ctx: Ctx, row: Row) -> dict[str, Any]:
         "running": running,
         "duration_seconds": _seconds(row["started_at"], ctx.timestamp() if running else row["ended_at"]),
         "billable": bool(row["billable"]),
+        "project": _named(ctx, "SELECT id, name FROM projects WHERE id = ? AND org_id = ?", row["project_id"]),
+        "task": _named(ctx, "SELECT id, title AS name FROM tasks WHERE id = ? AND org_id = ?", row["task_id"]),
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }
+
+
+def _named(ctx: Ctx, sql: str, row_id: str | None) -> dict[str, Any] | None:
+    """`{id, name}` of the entry's project/task, so timesheets read without extra lookups."""
+    if row_id is None:
+        return None
+    found = ctx.db.one(sql, (row_id, ctx.org_id))
+    return {"id": found["id"], "name": found["name"]} if found else None
 
 
 def _running_of(ctx: Ctx, user_id: str) -> Row | None:

@@ -180,6 +180,8 @@ async def test_summary_of_a_week_matches_the_hand_computed_table(harness: Harnes
     }
     assert {p["project_id"]: p["seconds"] for p in summary["by_project"]} == {relaunch: 510 * 60, intern: 180 * 60}
     assert {t["task_id"]: t["hours"] for t in summary["by_task"]} == {landing: 8.5, books: 3.0}
+    assert [p["name"] for p in summary["by_project"]] == ["Relaunch", "Intern"]
+    assert [t["name"] for t in summary["by_task"]] == ["Landing page", "Buchhaltung"]
     assert summary["entries_counted"] == 5
 
 
