@@ -304,9 +304,9 @@ class Ctx:
         `table_sql` is the `FROM … WHERE …` part, with `?` parameters in `params`.
         """
         page, per_page = self.page()
-        total = self.db.scalar(f"SELECT COUNT(*) {table_sql}", params)  # noqa: S608
+        total = self.db.scalar(f"SELECT COUNT(*) {table_sql}", params)
         rows = self.db.all(
-            f"SELECT * {table_sql} ORDER BY {order_by} LIMIT ? OFFSET ?",  # noqa: S608
+            f"SELECT * {table_sql} ORDER BY {order_by} LIMIT ? OFFSET ?",
             [*params, per_page, (page - 1) * per_page],
         )
         return {key: [serialize(r) for r in rows], "total": total, "page": page, "per_page": per_page}
