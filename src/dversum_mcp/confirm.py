@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 from collections.abc import Mapping
@@ -21,13 +22,18 @@ from decimal import Decimal
 from typing import Any
 
 import mcp_types as types
+from mcp.server.context import ServerRequestContext
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from dversum_mcp.api.client import ApiClient
 from dversum_mcp.api.errors import ApiError, DversumError
 from dversum_mcp.manifest import ToolSpec
+from dversum_mcp.registry import GeneratedTool
+from dversum_mcp.schema import validate_arguments
 
 __all__ = ["CONFIRM_KEY", "Confirmer", "Declined", "format_eur"]
 
+log = logging.getLogger("dversum_mcp")
 CONFIRM_KEY = "dversum_confirm"
 _FIELD = re.compile(r"\{([a-z_.]+)(\|eur)?\}")
 _SCHEMA: dict[str, Any] = {
@@ -41,6 +47,14 @@ class Declined(DversumError):
     """The user declined (or dismissed) the confirmation; nothing was changed."""
 
     code = "declined_by_user"
+
+
+class NeedsInput(Exception):
+    """Carries an InputRequiredResult (2026-07-28 round trip) up to the call handler, which returns it."""
+
+    def __init__(self, result: types.InputRequiredResult) -> None:
+        super().__init__("input required")
+        self.result = result
 
 
 def format_eur(cents: Any) -> str:
@@ -82,6 +96,37 @@ class Confirmer:
     def __init__(self, client: ApiClient) -> None:
         self.client = client
         self._key = secrets.token_bytes(32)
+
+    async def confirm(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        tool: GeneratedTool,
+        arguments: Any,
+        params: types.CallToolRequestParams,
+    ) -> None:
+        """Ask the user before a destructive call when the client can; raise `Declined` on a no."""
+        spec = tool.spec
+        if not spec.destructive or not _can_elicit(ctx):
+            return
+        args = validate_arguments(spec, tool.schema, arguments)  # never ask about an invalid call
+        path_args = {p.wire_name: str(args[p.name]) for p in spec.params if p.where == "path" and p.name in args}
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            verdict = self.answered(spec, params)
+            if verdict is None:
+                raise NeedsInput(self.input_required(spec, params.arguments, await self.question(spec, path_args)))
+        else:
+            question = await self.question(spec, path_args)
+            try:
+                answer = await ctx.session.elicit_form(question, _SCHEMA, related_request_id=ctx.request_id)
+            except Exception:  # a client that cannot answer gets the action as before
+                log.info("confirmation for %s could not be asked; running it", spec.name, exc_info=True)
+                return
+            verdict = accepted(answer)
+        if not verdict:
+            raise Declined(
+                f"The user declined {spec.name}; nothing was changed.",
+                hint="Do not retry unless the user asks for it again.",
+            )
 
     async def question(self, spec: ToolSpec, path_args: Mapping[str, str]) -> str:
         resource: Mapping[str, Any] = {}
@@ -131,6 +176,13 @@ class Confirmer:
         if not hmac.compare_digest(params.request_state, self.state_for(spec, params.arguments)):
             return None
         return accepted(answer)
+
+
+def _can_elicit(ctx: ServerRequestContext[Any, Any]) -> bool:
+    try:
+        return ctx.session.check_client_capability(types.ClientCapabilities(elicitation=types.ElicitationCapability()))
+    except Exception:  # unknown capability shape: do not ask
+        return False
 
 
 def accepted(answer: Any) -> bool:

@@ -9,7 +9,6 @@ a generic message with the traceback in the log. The server never crashes on a c
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import time
 import warnings
@@ -24,39 +23,25 @@ import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from dversum_mcp import __version__
 from dversum_mcp.api.calls import Outcome
 from dversum_mcp.api.client import ApiClient, RequestLog
-from dversum_mcp.api.errors import ApiError, ArgumentError, DversumError
+from dversum_mcp.api.errors import ApiError, DversumError
 from dversum_mcp.config import Settings
-from dversum_mcp.confirm import Confirmer, Declined, accepted
-from dversum_mcp.discovery import DYNAMIC_ONLY, META_TOOLS, SearchIndex, toolset_rows
+from dversum_mcp.confirm import Confirmer, NeedsInput
+from dversum_mcp.discovery import DYNAMIC_ONLY, META_TOOLS, SearchIndex
+from dversum_mcp.meta import MetaCall, run_meta, unknown_tool
 from dversum_mcp.prompts import PromptBook
 from dversum_mcp.registry import CallEnv, GeneratedTool, Registry, Selection
 from dversum_mcp.render import render_error, render_outcome, render_unexpected
 from dversum_mcp.resources import ResourceCatalog, page_uri
-from dversum_mcp.schema import validate_arguments
 
 __all__ = ["WEBHOOK_EVENTS_URI", "ServerState", "announce_webhook_event", "build_server", "instructions"]
 
 log = logging.getLogger("dversum_mcp")
 _REQUESTS: contextvars.ContextVar[list[RequestLog] | None] = contextvars.ContextVar("dversum_requests", default=None)
 _LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
-_CONFIRM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"confirm": {"type": "boolean", "title": "Go ahead", "default": True}},
-    "required": ["confirm"],
-}
-
-
-class _NeedsInput(Exception):
-    """Carries an InputRequiredResult (2026-07-28 confirmation round trip) up to the handler."""
-
-    def __init__(self, result: types.InputRequiredResult) -> None:
-        super().__init__("input required")
-        self.result = result
 
 
 def _collect(entry: RequestLog) -> None:
@@ -299,7 +284,7 @@ class _Handlers:
             with anyio.fail_after(timeout):
                 outcome = await self._dispatch(ctx, params, started + timeout - 1.0)
             return render_outcome(name, outcome, sandbox=state.sandbox)
-        except _NeedsInput as needs:
+        except NeedsInput as needs:
             return needs.result
         except DversumError as exc:
             log.info("tool %s failed: %s", name, exc.code)
@@ -325,53 +310,13 @@ class _Handlers:
         state = self.state
         name = params.name
         selection = _request_selection(state, ctx)
+        call = self._meta_call(ctx, selection, deadline, params)
         if name in META_TOOLS:
-            return await self._meta(ctx, params, selection, deadline)
+            return await run_meta(name, params.arguments, call)
         tool = state.registry.callable(name, selection)
         if tool is None:
-            raise self._unknown(name, selection)
+            raise unknown_tool(name, call)
         return await self._run(ctx, tool, params.arguments, deadline, params)
-
-    def _can_elicit(self, ctx: ServerRequestContext[Any, Any]) -> bool:
-        try:
-            return ctx.session.check_client_capability(
-                types.ClientCapabilities(elicitation=types.ElicitationCapability())
-            )
-        except Exception:
-            return False
-
-    async def _confirm(
-        self,
-        ctx: ServerRequestContext[Any, Any],
-        tool: GeneratedTool,
-        arguments: Any,
-        params: types.CallToolRequestParams,
-    ) -> None:
-        """Ask the user before a destructive call (when possible); raise Declined on a no."""
-        spec = tool.spec
-        if not (spec.destructive and self.state.settings.confirm and self._can_elicit(ctx)):
-            return
-        args = validate_arguments(spec, tool.schema, arguments)  # never ask about an invalid call
-        path_args = {p.wire_name: str(args[p.name]) for p in spec.params if p.where == "path" and p.name in args}
-        confirmer = self.state.confirmer
-        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
-            verdict = confirmer.answered(spec, params)
-            if verdict is None:
-                question = await confirmer.question(spec, path_args)
-                raise _NeedsInput(confirmer.input_required(spec, params.arguments, question))
-        else:
-            question = await confirmer.question(spec, path_args)
-            try:
-                answer = await ctx.session.elicit_form(question, _CONFIRM_SCHEMA, related_request_id=ctx.request_id)
-            except Exception:
-                log.info("confirmation for %s could not be asked; running it", spec.name, exc_info=True)
-                return
-            verdict = accepted(answer)
-        if not verdict:
-            raise Declined(
-                f"The user declined {spec.name}; nothing was changed.",
-                hint="Do not retry unless the user asks for it again.",
-            )
 
     async def _notify_page(self, ctx: ServerRequestContext[Any, Any], tool: GeneratedTool, outcome: Outcome) -> None:
         """Tell subscribers of dversum://pages/{id} that the page changed."""
@@ -405,7 +350,8 @@ class _Handlers:
         deadline: float,
         params: types.CallToolRequestParams,
     ) -> Outcome:
-        await self._confirm(ctx, tool, arguments, params)
+        if self.state.settings.confirm:
+            await self.state.confirmer.confirm(ctx, tool, arguments, params)
 
         async def progress(done: float, total: float | None, message: str | None) -> None:
             await ctx.session.report_progress(done, total, message)
@@ -422,135 +368,33 @@ class _Handlers:
         )
         return await self.state.registry.execute(tool, arguments, env)
 
-    def _unknown(self, name: str, selection: Selection) -> ArgumentError:
-        state = self.state
-        exists = name in state.registry.tools
-        if exists:
-            why = "is not available with this server's settings (read-only, excluded or documented-only)"
-            return ArgumentError(f"tool {name!r} {why}", field="name")
-        guesses = [t.spec.name for t, _ in state.index.search(name.replace("_", " "), _allowed(state, selection), 3)]
-        hint = "Use search_tools to find the right tool." + (f" Did you mean: {', '.join(guesses)}?" if guesses else "")
-        return ArgumentError(f"unknown tool {name!r}", field="name", hint=hint)
-
-    async def _meta(
+    def _meta_call(
         self,
         ctx: ServerRequestContext[Any, Any],
-        params: types.CallToolRequestParams,
         selection: Selection,
         deadline: float,
-    ) -> Outcome:
+        params: types.CallToolRequestParams,
+    ) -> MetaCall:
         state = self.state
-        name = params.name
-        arguments: Any = params.arguments or {}
-        if isinstance(arguments, str):
-            arguments = _json_object(arguments, "arguments")
-        allowed = _allowed(state, selection)
-        if name == "search_tools":
-            query = arguments.get("query")
-            if not isinstance(query, str) or not query.strip():
-                raise ArgumentError("query is required: say what you want to do", field="query")
-            limit = _int(arguments.get("limit", 5), "limit", 1, 20)
-            hits = state.index.search(query, allowed, limit)
-            return Outcome(
-                {
-                    "query": query,
-                    "tools": [
-                        {
-                            "name": t.spec.name,
-                            "description": t.spec.description,
-                            "read_only": t.spec.read_only,
-                            "inputSchema": t.schema,
-                        }
-                        for t, _ in hits
-                    ],
-                    "how_to_call": "Call a listed tool directly, or use call_read_tool / call_write_tool "
-                    "with {name, arguments}.",
-                }
-            )
-        if name == "describe_tool":
-            wanted = arguments.get("name")
-            tool = state.registry.callable(str(wanted), selection) if isinstance(wanted, str) else None
-            if tool is None:
-                raise self._unknown(str(wanted), selection)
-            return Outcome(
-                {
-                    **tool.definition.model_dump(by_alias=True, exclude_none=True, mode="json"),
-                    "toolset": tool.spec.toolset,
-                }
-            )
-        if name in ("call_read_tool", "call_write_tool"):
-            wanted = arguments.get("name")
-            if not isinstance(wanted, str):
-                raise ArgumentError("name is required: the tool to run (see search_tools)", field="name")
-            if wanted in META_TOOLS:
-                raise ArgumentError(f"{wanted} is a discovery tool; call it directly", field="name")
-            tool = state.registry.callable(wanted, selection)
-            if tool is None:
-                raise self._unknown(wanted, selection)
-            if name == "call_read_tool" and not tool.spec.read_only:
-                raise ArgumentError(f"{wanted} changes data; run it with call_write_tool", field="name")
-            if name == "call_write_tool" and tool.spec.read_only:
-                raise ArgumentError(f"{wanted} only reads; run it with call_read_tool", field="name")
-            inner = arguments.get("arguments") or {}
-            if isinstance(inner, str):
-                inner = _json_object(inner, "arguments")
-            return await self._run(ctx, tool, inner, deadline, params)
-        if name == "list_toolsets":
-            counts: dict[str, int] = {}
-            for tool in state.registry.tools.values():
-                if selection.allows(tool.spec):
-                    counts[tool.spec.toolset] = counts.get(tool.spec.toolset, 0) + 1
-            enabled = (
-                state.enabled.get(_session_key(ctx), set())
-                if state.dynamic
-                else {t.spec.toolset for t in state.registry.listed(selection)}
-            )
-            return Outcome({"toolsets": toolset_rows(state.registry.manifest.toolsets, counts, enabled)})
-        if name == "enable_toolset":
-            toolset = arguments.get("toolset")
-            known = {t.name for t in state.registry.manifest.toolsets}
-            if toolset not in known:
-                raise ArgumentError(f"toolset must be one of {', '.join(sorted(known))}", field="toolset")
-            if not state.dynamic:
-                return Outcome({"toolset": toolset, "enabled": True, "note": "All selected tools are already listed."})
-            state.enabled.setdefault(_session_key(ctx), set()).add(str(toolset))
+
+        async def run(tool: GeneratedTool, arguments: Any) -> Outcome:
+            return await self._run(ctx, tool, arguments, deadline, params)
+
+        async def tools_changed() -> None:
             try:
                 await ctx.session.send_tool_list_changed()
-            except Exception:
+            except Exception:  # clients without list_changed support still have call_*_tool
                 log.debug("tools/list_changed not delivered", exc_info=True)
-            tools = [t.spec.name for t in state.registry.tools.values() if t.spec.toolset == toolset]
-            return Outcome(
-                {
-                    "toolset": toolset,
-                    "enabled": True,
-                    "tools": tools,
-                    "note": "If your client does not refresh its tool list, run these with call_read_tool / "
-                    "call_write_tool.",
-                }
-            )
-        raise RuntimeError(f"unhandled meta tool {name}")
 
-
-def _allowed(state: ServerState, selection: Selection) -> set[str]:
-    return {n for n, t in state.registry.tools.items() if selection.allows(t.spec)}
-
-
-def _int(value: Any, field_name: str, low: int, high: int) -> int:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ArgumentError(f"{field_name} must be an integer from {low} to {high}", field=field_name)
-    return value
-
-
-def _json_object(text: str, field_name: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        raise ArgumentError(f"{field_name} must be a JSON object", field=field_name) from None
-    if not isinstance(value, dict):
-        raise ArgumentError(f"{field_name} must be a JSON object", field=field_name)
-    return value
+        return MetaCall(
+            registry=state.registry,
+            index=state.index,
+            selection=selection,
+            dynamic=state.dynamic,
+            enabled=state.enabled.setdefault(_session_key(ctx), set()),
+            run=run,
+            tools_changed=tools_changed,
+        )
 
 
 class _Server(Server[Any]):
