@@ -7,6 +7,7 @@ import os
 import pytest
 
 os.environ.setdefault("DVERSUM_BASE_URL", "http://127.0.0.1:9/api/v1")  # never the real API from tests
+pytest_plugins = ["tests.secret_guard"]
 
 
 @pytest.fixture

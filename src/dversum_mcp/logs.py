@@ -10,7 +10,10 @@ import logging
 import sys
 from collections.abc import Iterable
 
-__all__ = ["RedactingFormatter", "configure_logging", "redact"]
+__all__ = ["QUIET_LOGGERS", "RedactingFormatter", "configure_logging", "quiet_libraries", "redact"]
+
+QUIET_LOGGERS = ("httpx2", "httpcore2", "httpx", "httpcore", "mcp", "uvicorn.access", "sse_starlette")
+"""Libraries that log wire details (httpcore2 logs response headers at DEBUG): WARNING and up only."""
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -37,5 +40,10 @@ def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
-    for noisy in ("httpx2", "httpcore", "mcp", "uvicorn.access", "sse_starlette"):
-        logging.getLogger(noisy).setLevel(max(root.level, logging.WARNING))
+    quiet_libraries(root.level)
+
+
+def quiet_libraries(level: int = logging.INFO) -> None:
+    """Keep wire-level library logs (headers, bodies) out even at DEBUG."""
+    for noisy in QUIET_LOGGERS:
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))

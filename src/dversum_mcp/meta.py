@@ -159,4 +159,10 @@ _HANDLERS: dict[str, Callable[[MetaCall, dict[str, Any]], Awaitable[Outcome]]] =
 
 async def run_meta(name: str, arguments: Any, call: MetaCall) -> Outcome:
     """Run one discovery tool (`name` must be in `discovery.META_TOOLS`)."""
-    return await _HANDLERS[name](call, _object(arguments or {}, "arguments"))
+    args = _object(arguments or {}, "arguments")
+    known = META_TOOLS[name].definition.input_schema.get("properties", {})
+    unknown = sorted(set(args) - set(known))
+    if unknown:
+        valid = ", ".join(sorted(known)) or "none"
+        raise ArgumentError(f"unknown argument {unknown[0]}; valid: {valid}", field=unknown[0])
+    return await _HANDLERS[name](call, args)

@@ -21,6 +21,7 @@ from mcp.shared.exceptions import MCPError
 from dversum_mcp.api.client import ApiClient
 from dversum_mcp.api.errors import ApiError
 from dversum_mcp.registry import CallEnv, Registry
+from dversum_mcp.schema import ID_PATTERN
 
 __all__ = ["PromptBook"]
 
@@ -80,14 +81,20 @@ class PromptBook:
             response = await self.client.request("GET", f"/{plural}", query={"search": value, "per_page": 20})
         except ApiError as exc:
             raise MCPError(_INVALID_PARAMS, f"Could not look up {kind} {value!r}: {exc.message}") from None
-        items = response.data.get(plural, []) if isinstance(response.data, dict) else []
+        items = [
+            i for i in (response.data.get(plural, []) if isinstance(response.data, dict) else []) if isinstance(i, dict)
+        ]
         exact = [i for i in items if str(i.get("name", "")).lower() == value.lower() or i.get("id") == value]
-        if exact or items:
-            return dict((exact or items)[0])
-        try:
-            return dict((await self.client.request("GET", f"/{plural}/{value}")).data or {})
-        except ApiError:
-            raise MCPError(_INVALID_PARAMS, f"No {kind} named {value!r}") from None
+        found = (exact or items)[0] if exact or items else None
+        if found is None and ID_PATTERN.match(value):  # maybe an id the search does not match
+            try:
+                data = (await self.client.request("GET", f"/{plural}/{value}")).data
+                found = data if isinstance(data, dict) else None
+            except ApiError:
+                found = None
+        if found is None or not isinstance(found.get("id"), str):
+            raise MCPError(_INVALID_PARAMS, f"No {kind} named {value!r}")
+        return dict(found)
 
     async def complete(self, argument: str, prefix: str) -> list[str]:
         kind = {"project": "project", "client": "client"}.get(argument)

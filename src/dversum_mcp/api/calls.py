@@ -97,7 +97,7 @@ class Call:
         if verb is None:
             raise RuntimeError(f"tool {self.tool} has no method")
         use_body = self.body if body is None else body
-        return await self.client.request(
+        response = await self.client.request(
             verb,
             self.url_path(path, path_args),
             query=self.query if query is None else query,
@@ -107,6 +107,18 @@ class Call:
             public=self.public if public is None else public,
             deadline=self.deadline,
         )
+        if not self.binary and response.data is None and response.content.strip():
+            # A JSON endpoint answered 2xx with something else (a proxy page, plain text): not a success.
+            kind = response.content_type.split(";")[0].strip() or "no content type"
+            raise ApiError(
+                response.status,
+                "invalid_response",
+                f"The dVersum API answered with {kind} instead of JSON",
+                retryable=verb in ("GET", "PUT", "DELETE"),
+                hint="Check DVERSUM_BASE_URL (it should end in /api/v1). For a write, check with a list/get call "
+                "whether it took effect before calling again.",
+            )
+        return response
 
 
 def list_key(data: Any) -> str | None:

@@ -131,6 +131,11 @@ class ApiClient:
     def redact(self, text: str) -> str:
         return text.replace(self._token, "***") if self._token else text
 
+    def _scrubbed(self, content: bytes) -> bytes:
+        """The answer without our token, should the API (or a proxy) ever echo it back."""
+        token = self._token.encode()
+        return content.replace(token, b"***") if token and token in content else content
+
     async def request(
         self,
         method: str,
@@ -231,16 +236,20 @@ class ApiClient:
     def _success(self, response: httpx2.Response, idempotent: bool) -> ApiResponse:
         ctype = response.headers.get("content-type", "")
         data: Any = None
-        if response.status_code != 204 and response.content:
+        content = self._scrubbed(response.content)
+        if response.status_code != 204 and content:
             if "json" in ctype:
                 try:
-                    data = json.loads(response.content)
+                    data = json.loads(content)
                 except ValueError:
                     raise ApiError(
                         response.status_code,
                         "invalid_response",
                         "The dVersum API answered with invalid JSON",
                         retryable=idempotent,
+                        hint="Retry later; check DVERSUM_BASE_URL if it persists."
+                        if idempotent
+                        else "The write may have taken effect: check with a list/get call before calling again.",
                     ) from None
             elif "text/html" in ctype:
                 raise ApiError(
@@ -248,9 +257,10 @@ class ApiClient:
                     "invalid_response",
                     "The dVersum API answered with an HTML page instead of JSON (a proxy or maintenance page?)",
                     retryable=idempotent,
-                    hint="Check DVERSUM_BASE_URL; it should end in /api/v1.",
+                    hint="Check DVERSUM_BASE_URL; it should end in /api/v1."
+                    + ("" if idempotent else " The write may have taken effect: check with a list/get call first."),
                 )
-        return ApiResponse(response.status_code, response.headers, data, response.content, ctype)
+        return ApiResponse(response.status_code, response.headers, data, content, ctype)
 
     def _error(self, response: httpx2.Response, idempotent: bool, attempts: int) -> ApiError:
         status = response.status_code
@@ -259,16 +269,16 @@ class ApiClient:
         ctype = response.headers.get("content-type", "")
         if "json" in ctype:
             try:
-                body = json.loads(response.content)
+                body = json.loads(self._scrubbed(response.content))
             except ValueError:
                 body = None
             if isinstance(body, dict):
                 if isinstance(body.get("message"), str):
                     message = self.redact(body["message"])[:500]
                 if isinstance(body.get("field"), str):
-                    field = body["field"][:100]
+                    field = self.redact(body["field"])[:100]
                 if isinstance(body.get("error"), str):
-                    api_token = body["error"][:60]
+                    api_token = self.redact(body["error"])[:60]
         elif response.content:
             message += f" with a non-JSON body ({ctype.split(';')[0] or 'unknown type'})"
         retry_after = _retry_after(response.headers.get("retry-after"))

@@ -12,6 +12,7 @@ import base64
 import binascii
 import mimetypes
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -72,8 +73,7 @@ async def upload_file(call: Call) -> Outcome:
         roots = await allowed_roots(call)
         if not roots:
             raise _no_roots_error("path")
-        resolved = await anyio.to_thread.run_sync(_checked_upload_path, str(path_arg), roots)
-        data = await anyio.to_thread.run_sync(resolved.read_bytes)
+        resolved, data = await anyio.to_thread.run_sync(_read_upload, str(path_arg), roots)
         filename = str(call.local.get("filename") or resolved.name)
     if len(data) > MAX_UPLOAD_BYTES:
         raise ArgumentError("the file is larger than 100 MB", field="content_base64")
@@ -102,6 +102,24 @@ def _checked_upload_path(path_arg: str, roots: list[Path]) -> Path:
     if size > MAX_UPLOAD_BYTES:
         raise ArgumentError(f"{path_arg} is {size / 1e6:.1f} MB; the limit is 100 MB", field="path")
     return resolved
+
+
+def _read_upload(path_arg: str, roots: list[Path]) -> tuple[Path, bytes]:
+    """Check, then read through one descriptor opened without following links, so the file
+    checked is the file read (no swap to a symlink in between); runs in a worker thread."""
+    resolved = _checked_upload_path(path_arg, roots)
+    try:
+        # O_NONBLOCK: a FIFO swapped in after the check must not block the open.
+        fd = os.open(resolved, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        raise ArgumentError(f"{path_arg} cannot be opened (changed or not a plain file)", field="path") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ArgumentError(f"{path_arg} is not a regular file", field="path")
+        if info.st_size > MAX_UPLOAD_BYTES:
+            raise ArgumentError(f"{path_arg} is {info.st_size / 1e6:.1f} MB; the limit is 100 MB", field="path")
+        return resolved, handle.read(MAX_UPLOAD_BYTES + 1)
 
 
 async def download_file(call: Call) -> Outcome:
