@@ -134,7 +134,8 @@ async def start_timer(call: Call) -> Outcome:
         # cancels, so a cancellation never leaves the user with no timer at all. Every request
         # inside is bounded by the API client's timeouts and the call's deadline.
         with anyio.CancelScope(shield=True):
-            return await _start_timer(call)
+            outcome = await _start_timer(call)
+        return outcome
 
 
 async def _start_timer(call: Call) -> Outcome:
