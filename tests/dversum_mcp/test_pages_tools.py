@@ -120,5 +120,10 @@ async def test_tree_move_and_delete(harness: Harness) -> None:
         assert refused.is_error and structured(refused)["status"] == 409
         gone = await client.call_tool("delete_page", {"page_id": other["id"], "children": "move_up"})
         assert not gone.is_error
+        stated = structured(gone)
+        assert stated["children_moved_up"] == [{"id": child["id"], "title": "Onboarding"}]
+        assert stated["new_parent_id"] is None and "moved up to the top level" in stated["message"]
         tree = structured(await client.call_tool("get_page_tree", {}))["pages"]
         assert child["id"] in {p["id"] for p in tree}
+        leaf = await client.call_tool("delete_page", {"page_id": child["id"]})
+        assert "no child pages" in structured(leaf)["message"]

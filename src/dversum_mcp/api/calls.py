@@ -129,10 +129,13 @@ def list_key(data: Any) -> str | None:
     return keys[0] if len(keys) == 1 else None
 
 
-def _as_outcome(response: ApiResponse) -> Outcome:
+def _as_outcome(response: ApiResponse, call: Call) -> Outcome:
     data = response.data
     if data is None:
-        return Outcome({"ok": True, "status": response.status})
+        done: dict[str, Any] = {"ok": True, "status": response.status}
+        if call.method == "DELETE":
+            done["deleted"] = dict(call.path_args)  # e.g. {"id": "…"}: what is gone, for the model's record
+        return Outcome(done)
     if not isinstance(data, dict):
         return Outcome({"result": data})
     return Outcome(data)
@@ -152,7 +155,7 @@ async def run_default(call: Call) -> Outcome:
         )
     if call.paginated and call.local.get("all_pages"):
         return await _all_pages(call)
-    return _as_outcome(await call.send())
+    return _as_outcome(await call.send(), call)
 
 
 async def _all_pages(call: Call) -> Outcome:

@@ -18,6 +18,7 @@ Hook = Callable[[Call], Awaitable[Outcome]]
 HOOKS: dict[str, Hook] = {
     "append_to_page": pages.append_to_page,
     "create_time_entry": timers.create_time_entry,
+    "delete_page": pages.delete_page,
     "download_file": files.download_file,
     "get_page": pages.get_page,
     "get_running_timer": timers.get_running_timer,

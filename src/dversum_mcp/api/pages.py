@@ -12,7 +12,7 @@ from typing import Any
 from dversum_mcp.api.calls import Call, Outcome
 from dversum_mcp.api.errors import ApiError, ArgumentError
 
-__all__ = ["append_to_page", "get_page", "insert_into_page", "write_page"]
+__all__ = ["append_to_page", "delete_page", "get_page", "insert_into_page", "write_page"]
 
 
 def _page_view(page: dict[str, Any], fmt: str) -> dict[str, Any]:
@@ -74,6 +74,24 @@ async def _rewrite(call: Call, edit: str) -> Outcome:
     response = await call.send("PUT", "/pages/{id}/content", query={}, body={"content": new_doc})
     updated = response.data if isinstance(response.data, dict) else page
     return Outcome(_page_view(updated, "markdown"))
+
+
+async def delete_page(call: Call) -> Outcome:
+    """Delete a page and say what happened to its children (refused, or moved up to where)."""
+    page = await _fetch(call)
+    await call.send()
+    children = [c for c in page.get("children") or [] if isinstance(c, dict)]
+    title = page.get("title") or page.get("id")
+    data: dict[str, Any] = {"deleted": {"id": page.get("id"), "title": page.get("title")}}
+    if children:
+        parent = page.get("parent_id")
+        data["children_moved_up"] = [{"id": c.get("id"), "title": c.get("title")} for c in children]
+        data["new_parent_id"] = parent
+        where = f"under page {parent}" if parent else "to the top level"
+        data["message"] = f"Deleted page “{title}”; its {len(children)} child page(s) moved up {where}."
+    else:
+        data["message"] = f"Deleted page “{title}”; it had no child pages."
+    return Outcome(data)
 
 
 async def append_to_page(call: Call) -> Outcome:
