@@ -22,12 +22,46 @@ __all__ = ["SANDBOX_META", "compact", "render_error", "render_outcome", "render_
 SANDBOX_META = {"dversum/sandbox": True, "dversum/note": "Local sandbox data, not your real dVersum workspace."}
 
 
+_SCALARS = frozenset({str, int, float, bool})
+
+
+def _prune_dict(value: dict[Any, Any]) -> dict[Any, Any]:
+    """Drop None, "", [] and {} values (also dicts that become empty); one pass, no call per scalar."""
+    out = {}
+    for key, item in value.items():
+        cls = type(item)
+        if cls in _SCALARS:  # the common case first: plain JSON scalars
+            if cls is str and not item:
+                continue
+        elif item is None:
+            continue
+        elif isinstance(item, dict):
+            item = _prune_dict(item)
+            if not item:
+                continue
+        elif isinstance(item, list):
+            if not item:
+                continue
+            item = _prune_list(item)
+        elif isinstance(item, str) and not item:
+            continue
+        out[key] = item
+    return out
+
+
+def _prune_list(value: list[Any]) -> list[Any]:
+    """List items are kept (positions mean something); dicts inside them are pruned."""
+    return [
+        _prune_dict(item) if isinstance(item, dict) else _prune_list(item) if isinstance(item, list) else item
+        for item in value
+    ]
+
+
 def _prune(value: Any) -> Any:
     if isinstance(value, dict):
-        out = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in out.items() if v not in (None, [], {}, "")}
+        return _prune_dict(value)
     if isinstance(value, list):
-        return [_prune(v) for v in value]
+        return _prune_list(value)
     return value
 
 

@@ -310,12 +310,11 @@ class _Handlers:
         state = self.state
         name = params.name
         selection = _request_selection(state, ctx)
-        call = self._meta_call(ctx, selection, deadline, params)
         if name in META_TOOLS:
-            return await run_meta(name, params.arguments, call)
+            return await run_meta(name, params.arguments, self._meta_call(ctx, selection, deadline, params))
         tool = state.registry.callable(name, selection)
         if tool is None:
-            raise unknown_tool(name, call)
+            raise unknown_tool(name, self._meta_call(ctx, selection, deadline, params))
         return await self._run(ctx, tool, params.arguments, deadline, params)
 
     async def _notify_page(self, ctx: ServerRequestContext[Any, Any], tool: GeneratedTool, outcome: Outcome) -> None:

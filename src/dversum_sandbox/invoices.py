@@ -30,7 +30,6 @@ from dversum_sandbox.invoice_store import (
     today,
 )
 from dversum_sandbox.money import format_cents, negate_lines, parse_line_items
-from dversum_sandbox.pdf import render_invoice_pdf
 from dversum_sandbox.zugferd import build_cii
 
 __all__ = ["ENDPOINTS", "SCHEMA", "locked_error", "sweep"]
@@ -218,6 +217,8 @@ def invoice_pdf(ctx: Ctx) -> Raw:
         ctx.db.one("SELECT * FROM invoices WHERE id = ?", (row["credit_note_of"],)) if row["credit_note_of"] else None
     )
     xml = build_cii(doc, seller, buyer, original) if row["number"] else None
+    from dversum_sandbox.pdf import render_invoice_pdf  # fpdf2/factur-x/fontTools: ~0.5 s, loaded on first PDF
+
     data = render_invoice_pdf(doc, seller, buyer, ctx.lang, xml, original)
     name = row["number"] or f"{'ENTWURF' if ctx.lang == 'de' else 'DRAFT'}-{row['id'][:8]}"
     return Raw(data, "application/pdf", headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'})
