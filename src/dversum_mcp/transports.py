@@ -12,6 +12,7 @@ only for the HTTP transports, so stdio starts without them.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import io
 import json
@@ -29,6 +30,7 @@ from mcp.server.lowlevel import Server
 __all__ = ["BearerGuard", "http_app", "security_settings", "serve_http", "serve_sse", "serve_stdio", "sse_app"]
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
+_MAX_LINE_BYTES = 256 * 1024 * 1024  # an upload as base64 in one JSON-RPC line
 log = logging.getLogger("dversum_mcp.transports")
 
 
@@ -117,12 +119,58 @@ def _claimed_stdio() -> Iterator[tuple[IO[bytes], IO[bytes]]]:
         os.dup2(wire_out, 1)
 
 
+class _PipeWire(_Wire):
+    """stdout as an asyncio pipe: writes go out from the event loop, no thread hop per message."""
+
+    def __init__(self, raw: IO[bytes], writer: asyncio.StreamWriter) -> None:
+        super().__init__(raw)
+        self._writer = writer
+        self._alock = anyio.Lock()
+
+    async def write(self, text: str) -> None:
+        async with self._alock:
+            self._writer.write(text.encode("utf-8", "backslashreplace"))
+            await self._writer.drain()
+
+
+class _PipeLines:
+    """stdin lines read by an asyncio pipe (any line length a message can have)."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self._reader = reader
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[str]:
+        while line := await self._reader.readline():
+            yield line.decode("utf-8", "replace")
+
+
+async def _pipes(raw_in: IO[bytes], raw_out: IO[bytes]) -> tuple[Any, _Wire] | None:
+    """Asyncio pipes on the wire descriptors, or None where they are not pipes/sockets/ttys
+    (a regular file, Windows): then the SDK's thread-per-line path is used."""
+    loop = asyncio.get_running_loop()
+    try:
+        reader = asyncio.StreamReader(limit=_MAX_LINE_BYTES, loop=loop)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop), raw_in)
+        transport, protocol = await loop.connect_write_pipe(lambda: asyncio.streams.FlowControlMixin(loop), raw_out)
+    except (ValueError, OSError, NotImplementedError):
+        return None
+    writer = asyncio.StreamWriter(transport, protocol, None, loop)
+    return _PipeLines(reader), _PipeWire(raw_out, writer)
+
+
 async def serve_stdio(server: Server[Any]) -> None:
     from mcp.server.stdio import stdio_server
 
     with _claimed_stdio() as (raw_in, raw_out):
-        wire = _Wire(raw_out)
-        lines = anyio.wrap_file(io.TextIOWrapper(raw_in, encoding="utf-8", errors="replace"))
+        piped = await _pipes(raw_in, raw_out)
+        if piped is not None:
+            lines, wire = piped
+        else:
+            wire = _Wire(raw_out)
+            lines = anyio.wrap_file(io.TextIOWrapper(raw_in, encoding="utf-8", errors="replace"))
         async with stdio_server(cast(Any, _CheckedLines(lines, wire)), cast(Any, wire)) as (read, write):
             await server.run(read, write, server.create_initialization_options())
 
