@@ -25,6 +25,7 @@ async def _seeded(settings: Any) -> Any:
 async def _outbox(settings: Any) -> int:
     import httpx2
 
+    from dversum_mcp.backend import SANDBOX_BASE_URL
     from dversum_sandbox import create_app
 
     seeded = await _seeded(settings)
@@ -32,7 +33,7 @@ async def _outbox(settings: Any) -> int:
     try:
         async with httpx2.AsyncClient(
             transport=httpx2.ASGITransport(app=app),
-            base_url="http://sandbox.localhost/api/v1",
+            base_url=SANDBOX_BASE_URL,
             headers={"Authorization": f"Bearer {seeded.token}"},
         ) as client:
             response = await client.get("/sandbox/outbox", params={"per_page": 100})

@@ -100,10 +100,8 @@ def list_absences(ctx: Ctx) -> dict[str, Any]:
     if user_id is not None:
         where += " AND user_id = ?"
         params.append(user_id)
-    kind = ctx.q("type")
+    kind = ctx.q_choice("type", TYPES)
     if kind is not None:
-        if kind not in TYPES:
-            raise validation("type", f"type must be one of: {', '.join(TYPES)}")
         where += " AND type = ?"
         params.append(kind)
     return ctx.paginate("absences", where, params, "start_date, end_date, rowid", lambda r: absence_json(ctx, r))

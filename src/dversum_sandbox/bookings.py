@@ -323,10 +323,8 @@ def list_bookings(ctx: Ctx) -> dict[str, Any]:
     if hi is not None:
         where += " AND start_time < ?"
         params.append(iso(hi))
-    status = ctx.q("status")
+    status = ctx.q_choice("status", ("confirmed", "cancelled"))
     if status is not None:
-        if status not in ("confirmed", "cancelled"):
-            raise validation("status", "status must be one of: confirmed, cancelled")
         where += " AND status = ?"
         params.append(status)
     return ctx.paginate("bookings", where, params, "start_time, id", booking_json)

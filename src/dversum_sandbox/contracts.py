@@ -99,10 +99,8 @@ def _load(ctx: Ctx) -> Row:
 
 def list_contracts(ctx: Ctx) -> dict[str, Any]:
     where, params = "FROM contracts WHERE org_id = ?", [ctx.org_id]
-    status = ctx.q("status")
+    status = ctx.q_choice("status", STATUSES)
     if status is not None:
-        if status not in STATUSES:
-            raise validation("status", f"status must be one of: {', '.join(STATUSES)}")
         where += " AND status = ?"
         params.append(status)
     client_id = ctx.q_id("client_id")

@@ -268,6 +268,13 @@ class Ctx:
         value = self.q(name)
         return None if value is None else parse_datetime(value, name)
 
+    def q_choice(self, name: str, options: Sequence[str]) -> str | None:
+        """A query filter that must be one of `options` (422 naming them), or None when absent."""
+        value = self.q(name)
+        if value is not None and value not in options:
+            raise validation(name, f"{name} must be one of: {', '.join(options)}")
+        return value
+
     def q_id(self, name: str) -> str | None:
         value = self.q(name)
         if value is not None and not _ID.match(value):

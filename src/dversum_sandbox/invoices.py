@@ -65,11 +65,9 @@ def _notes(ctx: Ctx) -> Any:
 def list_invoices(ctx: Ctx) -> dict[str, Any]:
     sweep(ctx)
     where, params = "FROM invoices WHERE org_id = ?", [ctx.org_id]
-    status = ctx.q("status")
+    status = ctx.q_choice("status", STATUSES)
     day = today(ctx).isoformat()
     if status is not None:
-        if status not in STATUSES:
-            raise validation("status", f"status must be one of: {', '.join(STATUSES)}")
         if status == "overdue":
             where += f" AND {OVERDUE_SQL}"
             params.append(day)

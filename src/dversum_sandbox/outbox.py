@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from dversum_sandbox.db import Row
-from dversum_sandbox.errors import validation
 from dversum_sandbox.framework import Ctx, Endpoint
 
 __all__ = ["ENDPOINTS", "KINDS", "SCHEMA", "email_json"]
@@ -23,9 +22,7 @@ def email_json(row: Row) -> dict[str, Any]:
 
 def list_outbox(ctx: Ctx) -> dict[str, Any]:
     where, params = "FROM outbox WHERE org_id = ?", [ctx.org_id]
-    kind = ctx.q("kind")
-    if kind is not None and kind not in KINDS:
-        raise validation("kind", f"kind must be one of: {', '.join(KINDS)}")
+    kind = ctx.q_choice("kind", KINDS)
     if kind:
         where += " AND kind = ?"
         params.append(kind)

@@ -142,10 +142,8 @@ def _nullable(ctx: Ctx, name: str, reader: Any) -> Any:
 def list_quotes(ctx: Ctx) -> dict[str, Any]:
     sweep(ctx)
     where, params = "FROM quotes WHERE org_id = ?", [ctx.org_id]
-    status = ctx.q("status")
+    status = ctx.q_choice("status", STATUSES)
     if status is not None:
-        if status not in STATUSES:
-            raise validation("status", f"status must be one of: {', '.join(STATUSES)}")
         where += " AND status = ?"
         params.append(status)
     client_id = ctx.q_id("client_id")

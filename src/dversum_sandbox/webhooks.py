@@ -184,10 +184,8 @@ def list_event_types(ctx: Ctx) -> dict[str, Any]:
 def list_deliveries(ctx: Ctx) -> dict[str, Any]:
     row = ctx.fetch("webhooks", "webhook")
     where, params = "FROM webhook_deliveries WHERE webhook_id = ? AND org_id = ?", [row["id"], ctx.org_id]
-    status = ctx.q("status")
+    status = ctx.q_choice("status", ("pending", "delivered", "failed"))
     if status is not None:
-        if status not in ("pending", "delivered", "failed"):
-            raise validation("status", "status must be one of: pending, delivered, failed")
         where += " AND status = ?"
         params.append(status)
     return ctx.paginate("deliveries", where, params, "created_at DESC, rowid DESC", delivery_json)
