@@ -8,8 +8,8 @@ one validated call through its hook or the generic endpoint call.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,6 @@ class CallEnv:
     progress: ProgressFn | None = None
     roots: Callable[[], Awaitable[list[Path]]] | None = None
     file_roots: tuple[Path, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Registry:
@@ -144,11 +143,10 @@ class Registry:
         tool = self.tools.get(name)
         return tool if tool is not None and selection.allows(tool.spec) else None
 
-    def by_toolset(self, names: Iterable[str] | None = None) -> dict[str, list[GeneratedTool]]:
+    def by_toolset(self) -> dict[str, list[GeneratedTool]]:
         out: dict[str, list[GeneratedTool]] = {}
         for tool in self.tools.values():
-            if names is None or tool.spec.toolset in names:
-                out.setdefault(tool.spec.toolset, []).append(tool)
+            out.setdefault(tool.spec.toolset, []).append(tool)
         return out
 
     async def execute(self, tool: GeneratedTool, arguments: Mapping[str, Any] | None, env: CallEnv) -> Outcome:
