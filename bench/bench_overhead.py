@@ -2,7 +2,8 @@
 
     python bench/bench_overhead.py [--calls N] [--profile]
 
-Paths, same run, same seeded sandbox directory, sequential calls, one at a time:
+Paths, same run, same seeded sandbox directory, sequential calls, one at a time; the paths
+take turns in rounds of 25 calls each, so load from elsewhere on the machine falls on all alike:
 
 - mcp: `dversum-mcp` (no token) spawned over stdio; the bench writes the JSON-RPC line and
   reads the answer (a bare peer, no SDK client parsing on our side of the pipe);
@@ -22,6 +23,7 @@ in-memory client) to bench/results/overhead_profile.txt.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import sys
@@ -63,99 +65,85 @@ def _timed(fn: Callable[[], Any], n: int) -> list[float]:
     return out
 
 
-async def _direct(data_dir: Path, cases: list[Any], calls: int, warmup: int) -> dict[str, list[float]]:
-    import httpx2
+class _Direct:
+    """The API layer alone, in this process: `ApiClient.request` against the same sandbox app,
+    on an event loop kept between blocks (each block is one `run_until_complete`; the samples
+    time only the awaited request, so the baseline carries no loop start-up)."""
 
-    from dversum_mcp.api.client import ApiClient
-    from dversum_mcp.api.limiter import RateLimiter
-    from dversum_mcp.backend import SANDBOX_BASE_URL
-    from dversum_sandbox import SandboxSettings, create_app
+    def __init__(self, data_dir: Path) -> None:
+        import asyncio
 
-    token = (data_dir / "token").read_text().strip()
-    app = create_app(SandboxSettings(data_dir=data_dir, rate_limit=int(UNLIMITED)))
-    client = ApiClient(
-        base_url=SANDBOX_BASE_URL,
-        token=token,
-        transport=httpx2.ASGITransport(app=app),
-        limiter=RateLimiter(int(UNLIMITED), 60.0),
-    )
-    out: dict[str, list[float]] = {}
-    try:
-        async with client:
-            for label, _tool, _args, method, path, query in cases:
-                for _ in range(warmup):
-                    await client.request(method, path, query=query)
-                samples = []
-                for _ in range(calls):
-                    t = time.perf_counter()
-                    await client.request(method, path, query=query)
-                    samples.append((time.perf_counter() - t) * 1000)
-                out[label] = samples
-    finally:
-        await app.aclose()
-    return out
+        import httpx2
+
+        from dversum_mcp.api.client import ApiClient
+        from dversum_mcp.api.limiter import RateLimiter
+        from dversum_mcp.backend import SANDBOX_BASE_URL
+        from dversum_sandbox import SandboxSettings, create_app
+
+        self.loop = asyncio.new_event_loop()
+        token = (data_dir / "token").read_text().strip()
+        self.app = create_app(SandboxSettings(data_dir=data_dir, rate_limit=int(UNLIMITED)))
+        self.client = ApiClient(
+            base_url=SANDBOX_BASE_URL,
+            token=token,
+            transport=httpx2.ASGITransport(app=self.app),
+            limiter=RateLimiter(int(UNLIMITED), 60.0),
+        )
+
+    def block(self, method: str, path: str, query: dict[str, Any], n: int) -> list[float]:
+        async def timed() -> list[float]:
+            samples = []
+            for _ in range(n):
+                t = time.perf_counter()
+                await self.client.request(method, path, query=query)
+                samples.append((time.perf_counter() - t) * 1000)
+            return samples
+
+        return self.loop.run_until_complete(timed())
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.client.aclose())
+        self.loop.run_until_complete(self.app.aclose())
+        self.loop.close()
 
 
 def _pipe_server(data_dir: Path) -> None:
     """Child mode: one JSON line in ({method, path, query}), one JSON line out; no MCP."""
-    import asyncio
-
-    import httpx2
-
-    from dversum_mcp.api.client import ApiClient
-    from dversum_mcp.api.limiter import RateLimiter
-    from dversum_mcp.backend import SANDBOX_BASE_URL
-    from dversum_sandbox import SandboxSettings, create_app
-
-    token = (data_dir / "token").read_text().strip()
-    app = create_app(SandboxSettings(data_dir=data_dir, rate_limit=int(UNLIMITED)))
-    client = ApiClient(
-        base_url=SANDBOX_BASE_URL,
-        token=token,
-        transport=httpx2.ASGITransport(app=app),
-        limiter=RateLimiter(int(UNLIMITED), 60.0),
-    )
-    loop = asyncio.new_event_loop()
+    direct = _Direct(data_dir)
     out = sys.stdout.buffer
     for line in sys.stdin.buffer:
         req = json.loads(line)
-        resp = loop.run_until_complete(client.request(req["method"], req["path"], query=req["query"]))
+        resp = direct.loop.run_until_complete(direct.client.request(req["method"], req["path"], query=req["query"]))
         out.write(json.dumps({"status": resp.status, "data": resp.data}, separators=(",", ":")).encode() + b"\n")
         out.flush()
-    loop.run_until_complete(client.aclose())
-    loop.run_until_complete(app.aclose())
+    direct.close()
 
 
-def _pipe(data_dir: Path, env: dict[str, str], cases: list[Any], calls: int, warmup: int) -> dict[str, list[float]]:
-    import subprocess
+class _Pipe:
+    """The pipe server as a child process: the same request behind a process hop, without MCP."""
 
-    proc = subprocess.Popen(
-        [PYTHON, str(Path(__file__).resolve()), "--pipe-server", str(data_dir)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env=env,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    stdin, stdout = proc.stdin, proc.stdout
+    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
+        import subprocess
 
-    def one(line: bytes) -> None:
-        stdin.write(line)
-        stdin.flush()
-        if not stdout.readline():
+        self.proc = subprocess.Popen(
+            [PYTHON, str(Path(__file__).resolve()), "--pipe-server", str(data_dir)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+
+    def one(self, line: bytes) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(line)
+        self.proc.stdin.flush()
+        if not self.proc.stdout.readline():
             raise RuntimeError("pipe server died")
 
-    out: dict[str, list[float]] = {}
-    try:
-        for label, _tool, _args, method, path, query in cases:
-            line = json.dumps({"method": method, "path": path, "query": query}).encode() + b"\n"
-            for _ in range(warmup):
-                one(line)
-            out[label] = _timed(lambda line=line: one(line), calls)
-    finally:
-        stdin.close()
-        proc.wait(10)
-        stdout.close()
-    return out
+    def close(self) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.close()
+        self.proc.wait(10)
+        self.proc.stdout.close()
 
 
 def _first_client_id(peer: StdioPeer) -> str:
@@ -163,41 +151,64 @@ def _first_client_id(peer: StdioPeer) -> str:
     return str(result["structuredContent"]["clients"][0]["id"])
 
 
+BLOCK = 25
+"""Calls per path per round. Paths take turns in rounds (rotating which goes first), so a
+burst of load from elsewhere on the machine hits every path alike instead of one."""
+
+
 def run(quick: bool = False, calls: int | None = None) -> dict[str, Any]:
     calls = calls or (300 if quick else 2000)
     warmup = 50 if quick else 200
+    rounds = max(1, calls // BLOCK)
     tmp = Path(tempfile.mkdtemp(prefix="dversum-bench-overhead-"))
     data_dir = tmp / "sandbox"
     env = base_env(
         DVERSUM_SANDBOX_DIR=str(data_dir), DVERSUM_RATE_LIMIT=UNLIMITED, DVERSUM_SANDBOX_RATE_LIMIT=UNLIMITED
     )
-    result: dict[str, Any] = {"calls": calls, "machine": machine(), "cases": {}}
+    result: dict[str, Any] = {"calls": rounds * BLOCK, "block": BLOCK, "machine": machine(), "cases": {}}
+    samples: dict[str, dict[str, list[float]]] = {}
+    floors: dict[str, list[float]] = {"floor_echo_ms": [], "floor_echo_asyncio_pipes_ms": []}
     try:
-        mcp_samples: dict[str, list[float]] = {}
-        with StdioPeer(server_cmd(), env) as peer:
+        with contextlib.ExitStack() as stack:
+            peer = stack.enter_context(StdioPeer(server_cmd(), env))
             peer.initialize()
-            cases = _cases(_first_client_id(peer))
-            for label, tool, args, *_ in cases:
-                for _ in range(warmup):
-                    reply = peer.call(tool, args)
-                assert not reply.get("isError"), reply
-                mcp_samples[label] = _timed(lambda tool=tool, args=args: peer.call(tool, args), calls)
-                result["cases"].setdefault(label, {})["response_bytes"] = len(json.dumps(reply))
-        direct = anyio.run(_direct, data_dir, cases, calls, warmup)
-        pipe = _pipe(data_dir, env, cases, calls, warmup)
-        floors: dict[str, list[float]] = {}
-        for key, extra in (("floor_echo_ms", []), ("floor_echo_asyncio_pipes_ms", ["--asyncio-pipes"])):
-            with StdioPeer([PYTHON, str(BENCH_DIR / "floor_server.py"), *extra], base_env()) as floor:
+            cases = _cases(_first_client_id(peer))  # seeds the sandbox directory the others open
+            direct = _Direct(data_dir)
+            stack.callback(direct.close)
+            pipe = _Pipe(data_dir, env)
+            stack.callback(pipe.close)
+            floor_peers = {}
+            for key, extra in (("floor_echo_ms", []), ("floor_echo_asyncio_pipes_ms", ["--asyncio-pipes"])):
+                floor = stack.enter_context(StdioPeer([PYTHON, str(BENCH_DIR / "floor_server.py"), *extra], base_env()))
                 floor.initialize()
-                for _ in range(warmup):
-                    floor.call("echo", {"text": "hello"})
-                floors[key] = _timed(lambda floor=floor: floor.call("echo", {"text": "hello"}), calls)
+                floor_peers[key] = floor
+            for label, tool, args, method, path, query in cases:
+                line = json.dumps({"method": method, "path": path, "query": query}).encode() + b"\n"
+                paths: list[tuple[str, Callable[[int], list[float]]]] = [
+                    ("mcp", lambda n, tool=tool, args=args: _timed(lambda: peer.call(tool, args), n)),
+                    ("direct", lambda n, m=method, p=path, q=query: direct.block(m, p, q, n)),
+                    ("pipe", lambda n, line=line: _timed(lambda: pipe.one(line), n)),
+                ]
+                for key, floor in floor_peers.items():
+                    paths.append((key, lambda n, f=floor: _timed(lambda: f.call("echo", {"text": "hello"}), n)))
+                for _name, measure in paths:
+                    measure(warmup)
+                reply = peer.call(tool, args)
+                assert not reply.get("isError"), reply
+                result["cases"].setdefault(label, {})["response_bytes"] = len(json.dumps(reply))
+                got: dict[str, list[float]] = {name: [] for name, _ in paths}
+                for r in range(rounds):
+                    for name, measure in paths[r % len(paths) :] + paths[: r % len(paths)]:
+                        got[name] += measure(BLOCK)
+                samples[label] = got
+                for key in floors:
+                    floors[key] += got[key]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    for key, samples in floors.items():
-        result[key] = summary(samples)
+    for key, values in floors.items():
+        result[key] = summary(values)
     for label in CASES:
-        m, d, p = summary(mcp_samples[label]), summary(direct[label]), summary(pipe[label])
+        m, d, p = (summary(samples[label][k]) for k in ("mcp", "direct", "pipe"))
         result["cases"][label].update(
             {
                 "mcp_ms": m,

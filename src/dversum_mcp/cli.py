@@ -186,7 +186,9 @@ async def _serve(settings: Settings, transport: str, host: str, port: int, state
             if inbox is not None and settings.webhook_port:
                 group.start_soon(_webhook_receiver, state, inbox, settings.webhook_port)
             if transport == "stdio":
-                await transports.serve_stdio(server)
+                from dversum_mcp.stdio import serve_stdio
+
+                await serve_stdio(server)
             elif transport == "http":
                 log.info("Streamable HTTP on http://%s:%d/mcp", host, port)
                 await transports.serve_http(server, host=host, port=port, stateless=stateless, auth_token=auth)

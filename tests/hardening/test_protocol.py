@@ -8,6 +8,7 @@ and oversized messages each get an error answer (JSON-RPC error, or HTTP 4xx: 41
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from dversum_mcp.config import Secret, Settings
 from dversum_mcp.registry import Selection
 from dversum_mcp.server import ServerState, build_server
 from tests.dversum_mcp.test_http_transports import _serve
-from tests.hardening.conftest import SUMMARY, Seeded
+from tests.hardening.conftest import PYTHON, SUMMARY, Seeded, clean_env
 from tests.hardening.rawstdio import INIT, RawStdio
 
 BIG = 5 * 1024 * 1024
@@ -89,6 +90,39 @@ def test_stdio_every_stdout_line_is_json_rpc(stdio: RawStdio) -> None:
     for line in stdio.lines:
         message = json.loads(line)
         assert message.get("jsonrpc") == "2.0" and ("id" in message or "method" in message), line[:200]
+
+
+def test_stdio_from_regular_files(tmp_path: Path) -> None:
+    """stdin and stdout as regular files (`dversum-mcp < requests > answers`): not pipes, so the
+    worker-thread path reads and writes them, with the same answers, garbage lines included."""
+    requests = [
+        INIT,
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        b"not json",
+        {"jsonrpc": "2.0", "id": "p", "method": "ping"},
+        {"jsonrpc": "2.0", "id": "c", "method": "tools/call", "params": {"name": "get_current_user", "arguments": {}}},
+    ]
+    source = tmp_path / "requests.jsonl"
+    source.write_bytes(b"".join((r if isinstance(r, bytes) else json.dumps(r).encode()) + b"\n" for r in requests))
+    sink = tmp_path / "answers.jsonl"
+    with source.open("rb") as stdin, sink.open("wb") as stdout:
+        done = subprocess.run(
+            [PYTHON, "-m", "dversum_mcp.cli"],
+            stdin=stdin,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            env=clean_env(DVERSUM_SANDBOX_DIR=str(tmp_path / "sandbox")),
+            cwd=tmp_path,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    answers = [json.loads(line) for line in sink.read_bytes().splitlines()]
+    by_id = {a.get("id"): a for a in answers}
+    assert by_id["init"]["result"]["serverInfo"]["name"] == "dversum-mcp"
+    assert by_id[None]["error"]["code"] == -32700
+    assert by_id["p"]["result"] == {}
+    assert by_id["c"]["result"]["isError"] is False, by_id["c"]
 
 
 # ---- Streamable HTTP ---------------------------------------------------------------------------
