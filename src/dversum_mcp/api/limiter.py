@@ -48,6 +48,12 @@ class RateLimiter:
             self._hits.popleft()
 
     async def acquire(self, deadline: float | None = None) -> None:
+        if not self._lock.locked():  # nobody waiting: take a free slot without a trip through the event loop
+            now = self._clock()
+            self._prune(now)
+            if len(self._hits) < self.limit:
+                self._hits.append(now)
+                return
         async with self._lock:
             while True:
                 now = self._clock()

@@ -195,6 +195,43 @@ async def test_limiter_spaces_requests_to_the_limit() -> None:
     assert stamps[-1] - stamps[0] >= 120
 
 
+async def test_limiter_newcomer_never_passes_a_waiter() -> None:
+    """A free slot is taken without waiting, but only when nobody is queued: a caller that
+    arrives while another waits for the window gets in after it, not before."""
+    import anyio
+
+    clock = [0.0]
+    limiter = RateLimiter(2, 60.0, clock=lambda: clock[0], guard=0.0)
+    await limiter.acquire()
+    await limiter.acquire()  # the window is full now
+    order: list[str] = []
+    release = anyio.Event()
+
+    async def waiter() -> None:
+        await limiter.acquire()
+        order.append("waiter")
+
+    async def slow_sleep(seconds: float) -> None:
+        await release.wait()
+        clock[0] += seconds
+
+    limiter._sleep = slow_sleep
+    async with anyio.create_task_group() as group:
+        group.start_soon(waiter)
+        await anyio.wait_all_tasks_blocked()
+        clock[0] = 61.0  # both stamps expire while the waiter sleeps
+        group.start_soon(lambda: _newcomer(limiter, order))
+        await anyio.wait_all_tasks_blocked()
+        assert order == []  # the newcomer queued behind the waiter instead of taking the free slot
+        release.set()
+    assert order == ["waiter", "newcomer"]
+
+
+async def _newcomer(limiter: RateLimiter, order: list[str]) -> None:
+    await limiter.acquire()
+    order.append("newcomer")
+
+
 async def test_html_error_page_and_invalid_json_are_clear_errors() -> None:
     def html(request: httpx2.Request) -> httpx2.Response:
         return httpx2.Response(502, text="<html>Bad gateway</html>", headers={"content-type": "text/html"})
