@@ -4,20 +4,26 @@ Some clients read only one of the two, so both carry everything. The text is com
 without nulls and empty values (cheaper in tokens, same facts), with warnings first. Bytes
 come back as an embedded resource with their MIME type. Sandbox results are marked in `_meta`.
 Failures (`DversumError`) become `isError` results with the documented structured payload.
+
+Results are built in their wire form (a `CallToolResult` as a dict, camelCase keys): the SDK
+validates a handler's dict against the protocol's result schema just as it does a model, so
+building the model only to dump it again would cost a third of a list call's rendering.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
-import mcp_types as types
+import pydantic_core
 
 from dversum_mcp.api.calls import Outcome
 from dversum_mcp.api.errors import DversumError, error_payload
 
-__all__ = ["SANDBOX_META", "compact", "render_error", "render_outcome", "render_unexpected"]
+__all__ = ["SANDBOX_META", "ToolResult", "compact", "render_error", "render_outcome", "render_unexpected"]
+
+ToolResult = dict[str, Any]
+"""A `CallToolResult` in wire form: content, structuredContent, isError, _meta."""
 
 SANDBOX_META = {"dversum/sandbox": True, "dversum/note": "Local sandbox data, not your real dVersum workspace."}
 
@@ -66,36 +72,46 @@ def _prune(value: Any) -> Any:
 
 
 def compact(value: Any) -> str:
-    """Compact JSON without nulls/empties, non-ASCII kept (umlauts, €)."""
-    return json.dumps(_prune(value), ensure_ascii=False, separators=(",", ":"), default=str)
+    """Compact JSON without nulls/empties, non-ASCII kept (umlauts, €); what json.dumps gives
+    with separators=(",", ":") and ensure_ascii=False, in a third of the time (pydantic-core)."""
+    return pydantic_core.to_json(_prune(value), fallback=str).decode()
 
 
-def _meta(sandbox: bool) -> dict[str, Any] | None:
-    return dict(SANDBOX_META) if sandbox else None
+def _result(text: str, structured: dict[str, Any], *, is_error: bool, sandbox: bool) -> ToolResult:
+    result: ToolResult = {
+        "content": [{"type": "text", "text": text}],
+        "structuredContent": structured,
+        "isError": is_error,
+        "resultType": "complete",  # required from 2026-07-28 on; older protocol versions' schema drops it
+    }
+    if sandbox:
+        result["_meta"] = dict(SANDBOX_META)
+    return result
 
 
-def render_outcome(tool: str, outcome: Outcome, *, sandbox: bool) -> types.CallToolResult:
+def render_outcome(tool: str, outcome: Outcome, *, sandbox: bool) -> ToolResult:
     data = dict(outcome.data)
     if outcome.warnings:
         data["warnings"] = list(outcome.warnings)
     lines = [f"Warning: {w}" for w in outcome.warnings]
     lines.append(compact(outcome.data))
-    content: list[types.ContentBlock] = [types.TextContent(text="\n".join(lines))]
+    result = _result("\n".join(lines), data, is_error=False, sandbox=sandbox)
     if outcome.binary is not None:
         binary = outcome.binary
-        content.append(
-            types.EmbeddedResource(
-                resource=types.BlobResourceContents(
-                    uri=f"dversum://files/{tool}/{binary.filename}",
-                    mime_type=binary.mime_type,
-                    blob=base64.b64encode(binary.data).decode("ascii"),
-                )
-            )
+        result["content"].append(
+            {
+                "type": "resource",
+                "resource": {
+                    "uri": f"dversum://files/{tool}/{binary.filename}",
+                    "mimeType": binary.mime_type,
+                    "blob": base64.b64encode(binary.data).decode("ascii"),
+                },
+            }
         )
-    return types.CallToolResult(content=content, structured_content=data, is_error=False, _meta=_meta(sandbox))
+    return result
 
 
-def render_error(exc: DversumError, *, sandbox: bool) -> types.CallToolResult:
+def render_error(exc: DversumError, *, sandbox: bool) -> ToolResult:
     payload = error_payload(exc)
     text = f"Error ({payload['error']}"
     if payload.get("status"):
@@ -107,20 +123,14 @@ def render_error(exc: DversumError, *, sandbox: bool) -> types.CallToolResult:
         text += f" Retry after {payload['retry_after_s']} s."
     if payload.get("hint"):
         text += f" Hint: {payload['hint']}"
-    return types.CallToolResult(
-        content=[types.TextContent(text=text)], structured_content=payload, is_error=True, _meta=_meta(sandbox)
-    )
+    return _result(text, payload, is_error=True, sandbox=sandbox)
 
 
-def render_unexpected(tool: str, *, sandbox: bool) -> types.CallToolResult:
+def render_unexpected(tool: str, *, sandbox: bool) -> ToolResult:
     payload = {
         "error": "internal_error",
         "message": f"dversum-mcp failed unexpectedly while running {tool}; details are in the server log",
         "hint": "This is a bug in dversum-mcp, not in your arguments. Try another way, or report it.",
     }
-    return types.CallToolResult(
-        content=[types.TextContent(text=f"Error (internal_error): {payload['message']}. Hint: {payload['hint']}")],
-        structured_content=payload,
-        is_error=True,
-        _meta=_meta(sandbox),
-    )
+    text = f"Error (internal_error): {payload['message']}. Hint: {payload['hint']}"
+    return _result(text, payload, is_error=True, sandbox=sandbox)

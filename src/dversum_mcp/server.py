@@ -34,7 +34,7 @@ from dversum_mcp.discovery import DYNAMIC_ONLY, META_TOOLS, SearchIndex
 from dversum_mcp.meta import MetaCall, run_meta, unknown_tool
 from dversum_mcp.prompts import PromptBook
 from dversum_mcp.registry import CallEnv, GeneratedTool, Registry, Selection
-from dversum_mcp.render import render_error, render_outcome, render_unexpected
+from dversum_mcp.render import ToolResult, render_error, render_outcome, render_unexpected
 from dversum_mcp.resources import ResourceCatalog, page_uri
 
 __all__ = ["WEBHOOK_EVENTS_URI", "ServerState", "announce_webhook_event", "build_server", "instructions"]
@@ -182,7 +182,7 @@ class _Handlers:
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult | types.InputRequiredResult:
+    ) -> ToolResult | types.InputRequiredResult:
         bucket: list[RequestLog] = []
         token = _REQUESTS.set(bucket)
         try:
@@ -197,7 +197,7 @@ class _Handlers:
         ctx: ServerRequestContext[Any, Any],
         name: str,
         bucket: list[RequestLog],
-        result: types.CallToolResult | types.InputRequiredResult,
+        result: ToolResult | types.InputRequiredResult,
     ) -> None:
         level = self.state.log_level
         if level is None or _LEVELS.index(level) > 0 or not bucket:
@@ -210,7 +210,7 @@ class _Handlers:
                 "duration_ms": round(entry.duration_ms, 1),
                 "attempts": entry.attempts,
                 "rate_limit_remaining": entry.rate_remaining,
-                "is_error": bool(getattr(result, "is_error", False)),
+                "is_error": isinstance(result, dict) and bool(result.get("isError")),
             }
             try:
                 with warnings.catch_warnings():
@@ -275,7 +275,7 @@ class _Handlers:
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult | types.InputRequiredResult:
+    ) -> ToolResult | types.InputRequiredResult:
         state = self.state
         name = params.name
         timeout = state.settings.call_timeout_s
