@@ -440,4 +440,15 @@ def build_server(state: ServerState) -> Server[Any]:
             on_get_prompt=handlers.get_prompt,
             on_completion=handlers.complete,
         )
+    if not _tracing_installed():
+        server.middleware = [m for m in server.middleware if type(m).__name__ != "OpenTelemetryMiddleware"]
     return server
+
+
+def _tracing_installed() -> bool:
+    """Whether an OpenTelemetry tracer provider is installed (e.g. by `opentelemetry-instrument`).
+    Without one the SDK's span middleware records nothing but still costs every request its
+    bookkeeping, so it is dropped; with one, every request gets its span as the SDK intends."""
+    from opentelemetry import trace
+
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)

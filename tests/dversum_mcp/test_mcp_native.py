@@ -183,3 +183,74 @@ async def test_cancelled_call_writes_nothing_and_server_stays_up(harness: Harnes
             await client.call_tool("create_client", {"name": "Never"})
         listed = structured(await client.call_tool("list_clients", {"search": "Never"}))
         assert listed["total"] == 0
+
+
+_TRACED = """
+import contextlib, json, sys, tempfile
+from pathlib import Path
+import anyio, httpx2
+from opentelemetry import trace
+from mcp import Client
+
+class Recorder(trace.NoOpTracer):
+    names: list[str] = []
+
+    @contextlib.contextmanager
+    def start_as_current_span(self, name, *args, **kwargs):
+        Recorder.names.append(name)
+        yield trace.INVALID_SPAN
+
+class Provider(trace.NoOpTracerProvider):
+    def get_tracer(self, *args, **kwargs):
+        return Recorder()
+
+if sys.argv[1] == "installed":
+    trace.set_tracer_provider(Provider())
+
+from dversum_mcp.api.client import ApiClient
+from dversum_mcp.backend import SANDBOX_BASE_URL
+from dversum_mcp.config import Secret, Settings
+from dversum_mcp.registry import Registry, Selection
+from dversum_mcp.server import ServerState, build_server
+from dversum_sandbox import SandboxSettings, create_app
+from dversum_sandbox.seed import ensure_seeded
+
+async def main():
+    settings = SandboxSettings(data_dir=Path(tempfile.mkdtemp()))
+    seeded = await ensure_seeded(settings)
+    app = create_app(settings)
+    api = ApiClient(base_url=SANDBOX_BASE_URL, token=seeded.token, transport=httpx2.ASGITransport(app=app))
+    state = ServerState(Settings(token=Secret("")), Registry(), api, Selection(sandbox=True))
+    server = build_server(state)
+    if sys.argv[1] == "late":  # installed only after the server was built: its requests go untraced
+        trace.set_tracer_provider(Provider())
+    async with api, Client(server, mode="legacy") as client:
+        result = await client.call_tool("get_current_user", {})
+    await app.aclose()
+    print(json.dumps({"spans": Recorder.names, "middleware": len(server.middleware), "ok": not result.is_error}))
+
+anyio.run(main)
+"""
+
+
+@pytest.mark.parametrize("provider", ["installed", "late"])
+def test_request_spans_only_when_a_tracer_provider_is_installed(provider: str) -> None:
+    """With an OpenTelemetry tracer provider installed when the server is built, every request
+    gets the SDK's span; without one, the span middleware (which would record nothing) does not
+    run at all: a provider installed later sees the client's spans but none from the server."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _TRACED, provider], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["ok"]
+    if provider == "installed":
+        assert report["middleware"] == 1
+        assert "tools/call get_current_user" in report["spans"]
+    else:
+        assert report["middleware"] == 0
+        assert "MCP send tools/call get_current_user" in report["spans"]
+        assert "tools/call get_current_user" not in report["spans"]
