@@ -127,3 +127,39 @@ async def test_tree_move_and_delete(harness: Harness) -> None:
         assert child["id"] in {p["id"] for p in tree}
         leaf = await client.call_tool("delete_page", {"page_id": child["id"]})
         assert "no child pages" in structured(leaf)["message"]
+
+
+async def test_concurrent_edits_of_one_page_lose_nothing(harness: Harness) -> None:
+    """An edit is GET + PUT (the API has no ETag); over a real network, concurrent appends and
+    inserts on one page would each PUT the page as they read it, and all but one would be lost.
+    The server serializes edits per page, so every one of them lands."""
+    import anyio
+    from mcp import Client
+
+    from dversum_mcp.api.client import ApiClient
+    from dversum_mcp.api.limiter import RateLimiter
+    from dversum_mcp.config import Secret, Settings
+    from dversum_mcp.registry import Selection
+    from dversum_mcp.server import ServerState, build_server
+    from tests.dversum_mcp.test_http_transports import _serve
+
+    with _serve(harness.app) as base:
+        api = ApiClient(base_url=f"{base}/api/v1", token=harness.token, limiter=RateLimiter(100_000, 60.0))
+        state = ServerState(
+            Settings(token=Secret("")), harness.registry, api, Selection(toolsets=("all",), sandbox=True)
+        )
+        async with api, Client(build_server(state), mode="legacy") as client:
+            page = await _page(client, content="# Protokoll\n\n## Offen\n")
+            edits = [("append_to_page", {"content": f"Eintrag {i}"}) for i in range(10)]
+            edits += [("insert_into_page", {"heading": "Offen", "content": f"Punkt {i}"}) for i in range(4)]
+
+            async def edit(tool: str, args: dict[str, Any]) -> None:
+                result = await client.call_tool(tool, {"page_id": page["id"], **args})
+                assert not result.is_error, result.content[0].text
+
+            async with anyio.create_task_group() as group:
+                for tool, args in edits:
+                    group.start_soon(edit, tool, args)
+            text = structured(await client.call_tool("get_page", {"page_id": page["id"]}))["content"]
+    missing = [args["content"] for _, args in edits if args["content"] not in text]
+    assert missing == [], text

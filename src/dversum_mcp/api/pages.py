@@ -2,15 +2,41 @@
 page without a lossy round trip of what is already there.
 
 `append_to_page`/`insert_into_page` convert only the new Markdown and send the combined
-ProseMirror JSON; the existing nodes are passed through unchanged.
+ProseMirror JSON; the existing nodes are passed through unchanged. Such an edit is a GET and
+a PUT (the API has no ETag to make it conditional), so edits of one page through one API
+client are serialized: concurrent appends each land instead of overwriting one another.
+Writers elsewhere (the web app, another server) can still race with it.
 """
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
+
 from dversum_mcp.api.calls import Call, Outcome
+from dversum_mcp.api.client import ApiClient
 from dversum_mcp.api.errors import ApiError, ArgumentError
+
+_EDIT_LOCKS: weakref.WeakKeyDictionary[ApiClient, dict[str, anyio.Lock]] = weakref.WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def _editing(call: Call) -> AsyncIterator[None]:
+    """Hold the page's edit lock (per API client and page id); dropped when nobody else waits."""
+    page_id = next(iter(call.path_args.values()), "")
+    locks = _EDIT_LOCKS.setdefault(call.client, {})
+    lock = locks.setdefault(page_id, anyio.Lock())
+    try:
+        async with lock:
+            yield
+    finally:
+        if not lock.locked() and lock.statistics().tasks_waiting == 0:
+            locks.pop(page_id, None)
+
 
 __all__ = ["append_to_page", "delete_page", "get_page", "insert_into_page", "write_page"]
 
@@ -51,12 +77,21 @@ async def write_page(call: Call) -> Outcome:
             raise ArgumentError(f"content_json is not a valid Tiptap document: {exc}", field="content_json") from None
     elif "content" not in body and call.method == "PUT":
         raise ArgumentError("content (Markdown) or content_json is required", field="content")
-    response = await call.send(body=body)
+    if call.method != "PUT":  # create_page: a new page, nothing to race with
+        response = await call.send(body=body)
+    else:
+        async with _editing(call):
+            response = await call.send(body=body)
     page = response.data if isinstance(response.data, dict) else {}
     return Outcome(_page_view(page, "markdown"))
 
 
 async def _rewrite(call: Call, edit: str) -> Outcome:
+    async with _editing(call):
+        return await _rewrite_now(call, edit)
+
+
+async def _rewrite_now(call: Call, edit: str) -> Outcome:
     from dversum_mcp.prosemirror import ProseMirrorError, append_markdown, insert_markdown_after_heading
 
     page = await _fetch(call)
