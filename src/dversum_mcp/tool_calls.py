@@ -162,18 +162,7 @@ class ToolCalls:
         deadline: float,
         params: types.CallToolRequestParams,
     ) -> Outcome:
-        outcome = await self._execute(ctx, tool, arguments, deadline, params)
-        await self._notify_page(ctx, tool, outcome)
-        return outcome
-
-    async def _execute(
-        self,
-        ctx: ServerRequestContext[Any, Any],
-        tool: GeneratedTool,
-        arguments: Any,
-        deadline: float,
-        params: types.CallToolRequestParams,
-    ) -> Outcome:
+        """Confirm when needed, run the generated tool, tell page subscribers."""
         if self.state.settings.confirm:
             await self.state.confirmer.confirm(ctx, tool, arguments, params)
 
@@ -190,7 +179,9 @@ class ToolCalls:
             roots=roots,
             file_roots=self.state.settings.file_roots,
         )
-        return await self.state.registry.execute(tool, arguments, env)
+        outcome = await self.state.registry.execute(tool, arguments, env)
+        await self._notify_page(ctx, tool, outcome)
+        return outcome
 
     def _meta_call(
         self,
