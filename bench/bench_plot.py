@@ -92,7 +92,7 @@ def _throughput(ax: Any, t: dict[str, Any] | None) -> None:
         rows = t["variants"][variant]
         xs = [k + (i - (len(variants) - 1) / 2) * width for k in range(len(kinds))]
         values = [rows[k]["calls_per_s"] for k in kinds]
-        label = "stateless, SSE answers (CLI)" if variant == "stateless_sse" else "stateless, JSON answers (what-if)"
+        label = "stateless, SSE answers (CLI)" if variant == "stateless_sse" else "stateless, --json-response (CLI)"
         bars = ax.bar(xs, values, width, color=colors.get(variant, GREY), label=label)
         for bar, k in zip(bars, kinds, strict=True):
             text = f"{bar.get_height():.0f}/s\np99 {rows[k]['latency_ms']['p99']:.0f} ms"

@@ -10,9 +10,8 @@ to back for S seconds each for a read tool (`list_clients`, 25 per page) and a w
 is opened directly: every acknowledged `create_task` must be a row (no lost writes), and
 there must be no row that was not acknowledged (no phantom writes).
 
-A second server variant (full run only) answers stateless requests with plain JSON instead
-of an SSE stream (`streamable_http_app(json_response=True)`, same server and sandbox): a
-what-if for the transport setting, not what the CLI serves today.
+A second variant (full run only) is the same CLI with `--json-response`: each request is
+answered with one JSON body instead of an SSE stream (no progress notifications then).
 """
 
 from __future__ import annotations
@@ -135,45 +134,14 @@ async def _load(url: str, clients: int, seconds: float, warmup: float, make_args
     }
 
 
-def _serve_json(port: int) -> None:
-    """Child mode for the what-if variant: the CLI's server and sandbox, JSON answers instead of SSE."""
-    from dataclasses import replace
-
-    import uvicorn
-
-    from dversum_mcp import cli, transports
-    from dversum_mcp.backend import open_backend
-    from dversum_mcp.config import Settings
-    from dversum_mcp.server import ServerState, build_server
-
-    async def serve() -> None:
-        settings = Settings.load()
-        registry, selection = cli._state_parts(settings)
-        async with open_backend(settings) as backend:
-            state = ServerState(settings, registry, backend.client, replace(selection, sandbox=backend.sandbox))
-            app = build_server(state).streamable_http_app(
-                streamable_http_path="/mcp",
-                stateless_http=True,
-                json_response=True,
-                transport_security=transports.security_settings("127.0.0.1"),
-                max_request_body_size=transports.MAX_BODY_BYTES,
-                host="127.0.0.1",
-            )
-            config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, log_level="warning")
-            await uvicorn.Server(config).serve()
-
-    anyio.run(serve)
-
-
 def _variant(
     name: str, env: dict[str, str], tmp: Path, data_dir: Path, project: str, clients: int, seconds: float, warmup: float
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     port = free_port()
-    if name == "stateless_sse":
-        cmd = [*server_cmd(), "serve", "--transport", "http", "--stateless", "--port", str(port)]
-    else:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--serve-json", str(port)]
+    cmd = [*server_cmd(), "serve", "--transport", "http", "--stateless", "--port", str(port)]
+    if name == "stateless_json":
+        cmd.append("--json-response")
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp)
     try:
         _wait_port(port, proc)
@@ -257,11 +225,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--serve-json", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_json:
-        _serve_json(args.serve_json)
-        return 0
     print(json.dumps(run(args.quick, args.seconds, args.clients), indent=1))
     return 0
 

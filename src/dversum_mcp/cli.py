@@ -68,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--stateless", action="store_true", help="Streamable HTTP without sessions")
+    serve.add_argument(
+        "--json-response",
+        action="store_true",
+        help="Streamable HTTP answers as one JSON body, not an SSE stream (no progress/log notifications)",
+    )
     serve.add_argument("--webhook-port", type=int, help="also receive webhooks on 127.0.0.1:PORT (a resource)")
     _add_selection(serve)
     tools = sub.add_parser("tools", help="list the tools by toolset")
@@ -114,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             getattr(args, "host", "127.0.0.1"),
             getattr(args, "port", 8000),
             getattr(args, "stateless", False),
+            getattr(args, "json_response", False),
         )
     if command == "tools":
         return _tools(settings, args.json)
@@ -153,7 +159,9 @@ def _state_parts(settings: Settings) -> tuple[Any, Any]:
     return registry, selection
 
 
-async def _serve(settings: Settings, transport: str, host: str, port: int, stateless: bool) -> int:
+async def _serve(
+    settings: Settings, transport: str, host: str, port: int, stateless: bool, json_response: bool = False
+) -> int:
     import logging
 
     from dversum_mcp import transports
@@ -191,7 +199,9 @@ async def _serve(settings: Settings, transport: str, host: str, port: int, state
                 await serve_stdio(server)
             elif transport == "http":
                 log.info("Streamable HTTP on http://%s:%d/mcp", host, port)
-                await transports.serve_http(server, host=host, port=port, stateless=stateless, auth_token=auth)
+                await transports.serve_http(
+                    server, host=host, port=port, stateless=stateless, json_response=json_response, auth_token=auth
+                )
             else:
                 log.info("SSE on http://%s:%d/sse", host, port)
                 await transports.serve_sse(server, host=host, port=port, auth_token=auth)

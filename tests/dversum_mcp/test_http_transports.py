@@ -24,6 +24,15 @@ from tests.dversum_mcp.conftest import Harness
 pytestmark = pytest.mark.anyio
 
 
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
+HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -95,20 +104,13 @@ async def test_sse_session(harness: Harness) -> None:
 
 async def test_foreign_origin_and_host_are_refused(harness: Harness) -> None:
     app = transports.http_app(_server(harness), host="127.0.0.1")
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
-    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
     with _serve(app) as base:
         async with httpx2.AsyncClient(timeout=10) as http:
-            evil = await http.post(f"{base}/mcp", json=init, headers={**headers, "Origin": "http://evil.example"})
+            evil = await http.post(f"{base}/mcp", json=INIT, headers={**HEADERS, "Origin": "http://evil.example"})
             assert evil.status_code in (400, 403)
-            rebound = await http.post(f"{base}/mcp", json=init, headers={**headers, "Host": "evil.example"})
+            rebound = await http.post(f"{base}/mcp", json=INIT, headers={**HEADERS, "Host": "evil.example"})
             assert rebound.status_code in (400, 403, 421)
-            ok = await http.post(f"{base}/mcp", json=init, headers=headers)
+            ok = await http.post(f"{base}/mcp", json=INIT, headers=HEADERS)
             assert ok.status_code == 200
 
 
@@ -125,3 +127,35 @@ async def test_bearer_guard_on_http(harness: Harness) -> None:
 
         async with authed, Client(streamable_http_client(f"{base}/mcp", http_client=authed), mode="legacy") as client:
             assert (await client.call_tool("get_current_user", {})).is_error is False
+
+
+@pytest.mark.parametrize("json_response", [True, False], ids=["json", "sse"])
+async def test_cli_stateless_answers(tmp_path: Any, json_response: bool) -> None:
+    """`serve --transport http --stateless [--json-response]`: with the flag each POST is answered
+    with one JSON body and progress has no stream to travel on; without it, an SSE stream carries
+    progress before the result. The SDK's client works against both."""
+    from tests.hardening.test_transport_security import serving
+
+    flags = ("--stateless", "--json-response") if json_response else ("--stateless",)
+    with serving(tmp_path, "http", *flags) as (port, _):
+        base = f"http://127.0.0.1:{port}/mcp"
+        async with httpx2.AsyncClient(timeout=30) as http:
+            answer = await http.post(base, json=INIT, headers=HEADERS)
+            assert answer.status_code == 200
+            kind = "application/json" if json_response else "text/event-stream"
+            assert answer.headers["content-type"].startswith(kind)
+        async with Client(base, mode="legacy") as client:
+            user = await client.call_tool("get_current_user", {})
+            assert not user.is_error
+            progress: list[float] = []
+
+            async def on_progress(done: float, total: float | None, message: str | None) -> None:
+                progress.append(done)
+
+            week = await client.call_tool(
+                "summarize_time",
+                {"from": "2026-01-05T00:00:00Z", "to": "2026-01-12T00:00:00Z"},
+                progress_callback=on_progress,
+            )
+            assert not week.is_error, week.content
+            assert (progress == []) is json_response, progress

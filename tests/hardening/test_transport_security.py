@@ -55,11 +55,11 @@ def _listening(port: int) -> list[str]:
 
 
 @contextmanager
-def serving(tmp: Path, transport: str, **env: str) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+def serving(tmp: Path, transport: str, *args: str, **env: str) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     port = free_port()
     stderr = (tmp / f"{transport}-stderr.log").open("wb")
     proc = subprocess.Popen(
-        [PYTHON, "-m", "dversum_mcp.cli", "serve", "--transport", transport, "--port", str(port)],
+        [PYTHON, "-m", "dversum_mcp.cli", "serve", "--transport", transport, "--port", str(port), *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=stderr,
