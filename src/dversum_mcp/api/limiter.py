@@ -43,25 +43,25 @@ class RateLimiter:
         self.remaining_reported: int | None = None
         """The API's own X-RateLimit-Remaining from the last response (for logs)."""
 
-    def _prune(self, now: float) -> None:
+    def _take(self, now: float) -> float | None:
+        """Stamp a free slot (returns None) or return the seconds until the oldest stamp frees one."""
         while self._hits and self._hits[0] <= now - self._span:
             self._hits.popleft()
+        if len(self._hits) < self.limit:
+            self._hits.append(now)
+            return None
+        return self._hits[0] + self._span - now
 
     async def acquire(self, deadline: float | None = None) -> None:
-        if not self._lock.locked():  # nobody waiting: take a free slot without a trip through the event loop
-            now = self._clock()
-            self._prune(now)
-            if len(self._hits) < self.limit:
-                self._hits.append(now)
-                return
+        # nobody waiting: take a free slot without a trip through the event loop
+        if not self._lock.locked() and self._take(self._clock()) is None:
+            return
         async with self._lock:
             while True:
                 now = self._clock()
-                self._prune(now)
-                if len(self._hits) < self.limit:
-                    self._hits.append(now)
+                wait = self._take(now)
+                if wait is None:
                     return
-                wait = self._hits[0] + self._span - now
                 if deadline is not None and now + wait > deadline:
                     raise ApiError(
                         429,
