@@ -26,7 +26,7 @@ from markdown_it import MarkdownIt
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from dversum_mcp.prosemirror import markdown_to_doc  # noqa: E402
+from dversum_prosemirror import markdown_to_doc  # noqa: E402
 
 PAGES = ROOT / "tests" / "fixtures" / "pages"
 RESULTS = ROOT / "bench" / "results" / "markdown.json"

@@ -77,7 +77,7 @@ class _Direct:
 
         from dversum_mcp.api.client import ApiClient
         from dversum_mcp.api.limiter import RateLimiter
-        from dversum_mcp.backend import SANDBOX_BASE_URL
+        from dversum_mcp.cli.backend import SANDBOX_BASE_URL
         from dversum_sandbox import SandboxSettings, create_app
 
         self.loop = asyncio.new_event_loop()
@@ -230,12 +230,12 @@ async def _profile_calls(calls: int) -> str:
 
     from dversum_mcp.api.client import ApiClient
     from dversum_mcp.api.limiter import RateLimiter
-    from dversum_mcp.backend import SANDBOX_BASE_URL
+    from dversum_mcp.cli.backend import SANDBOX_BASE_URL
     from dversum_mcp.config import Secret, Settings
-    from dversum_mcp.registry import Registry, Selection
-    from dversum_mcp.server import ServerState, build_server
+    from dversum_mcp.tools.registry import Registry, Selection
+    from dversum_mcp.server.handlers import ServerState, build_server
     from dversum_sandbox import SandboxSettings, create_app
-    from dversum_sandbox.seed import ensure_seeded
+    from dversum_sandbox.seed.workspace import ensure_seeded
 
     tmp = Path(tempfile.mkdtemp(prefix="dversum-bench-profile-"))
     try:

@@ -122,8 +122,8 @@ def _install() -> None:
 
     from dversum_mcp.api.client import ApiClient
     from dversum_mcp.config import Secret
-    from dversum_mcp.transports import BearerGuard
-    from dversum_sandbox import accounts
+    from dversum_mcp.transports.http import BearerGuard
+    from dversum_sandbox.resources import accounts
 
     send_request = ClientSession.send_request
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.hardening.conftest import clean_env
 
-NOT_AT_START = ("dversum_sandbox", "dversum_mcp.prosemirror", "markdown_it", "fpdf", "facturx", "lxml", "sqlite3")
+NOT_AT_START = ("dversum_sandbox", "dversum_prosemirror", "markdown_it", "fpdf", "facturx", "lxml", "sqlite3")
 
 
 def _imported(tmp_path: Path, **env: str) -> set[str]:
@@ -46,7 +46,7 @@ def _loaded(modules: set[str], prefix: str) -> bool:
 def test_stdio_with_a_token_imports_no_sandbox_markdown_or_pdf_code(tmp_path: Path) -> None:
     # a loopback address nothing listens on: listing tools sends no request
     modules = _imported(tmp_path, DVERSUM_API_TOKEN="dvk_test_imports", DVERSUM_BASE_URL="http://127.0.0.1:9/api/v1")
-    assert _loaded(modules, "dversum_mcp.server") and _loaded(modules, "httpx2")  # the reading works
+    assert _loaded(modules, "dversum_mcp.server.handlers") and _loaded(modules, "httpx2")  # the reading works
     assert [p for p in NOT_AT_START if _loaded(modules, p)] == []
 
 

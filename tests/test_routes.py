@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from dversum_mcp.registry import Registry
+from dversum_mcp.tools.registry import Registry
 from dversum_sandbox.app import endpoints
 
 

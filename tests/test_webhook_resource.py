@@ -15,7 +15,7 @@ import mcp_types as types
 import pytest
 from mcp import Client, StdioServerParameters
 
-from dversum_mcp.webhooks import sign
+from dversum_mcp.transports.webhook_inbox import sign
 from tests.dversum_mcp.test_http_transports import _free_port
 
 pytestmark = pytest.mark.anyio

@@ -21,23 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from dversum_sandbox import (
-    absences,
-    accounts,
-    bookings,
-    calendar,
-    clients,
-    contracts,
-    invoices,
-    outbox,
-    pages,
-    projects,
-    quotes,
-    storage,
-    tasks,
-    time_entries,
-    webhooks,
-)
+from dversum_sandbox import billing, resources
 from dversum_sandbox.db import Database
 from dversum_sandbox.errors import SandboxError, bad_request, too_large, unauthorized
 from dversum_sandbox.framework import Ctx, Endpoint, Raw, UploadedFile
@@ -49,23 +33,7 @@ __all__ = ["API_PREFIX", "MODULES", "SandboxApp", "create_app", "endpoints"]
 log = logging.getLogger("dversum_sandbox")
 
 API_PREFIX = "/api/v1"
-MODULES = (
-    accounts,
-    outbox,
-    clients,
-    projects,
-    tasks,
-    time_entries,
-    calendar,
-    absences,
-    pages,
-    invoices,
-    quotes,
-    contracts,
-    storage,
-    bookings,
-    webhooks,
-)
+MODULES = resources.MODULES + billing.MODULES
 _PLACEHOLDER = re.compile(r"\{[^}]+\}")
 
 
@@ -82,7 +50,7 @@ class SandboxApp:
         self.settings = settings
         settings.files_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(settings.db_path, [m.SCHEMA for m in MODULES if m.SCHEMA])
-        self.sink = webhooks.WebhookSink(settings, self.db)
+        self.sink = resources.webhooks.WebhookSink(settings, self.db)
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_window_s)
         routes = []
         for ep in endpoints():
@@ -163,10 +131,10 @@ class SandboxApp:
         if not token:
             raise unauthorized("Missing API token: send Authorization: Bearer <token>")
         with self.db.transaction():
-            found = accounts.lookup_token(self.db, token)
+            found = resources.accounts.lookup_token(self.db, token)
         if found is None:
             raise unauthorized("Invalid API token")
-        return found[0], found[1], "token:" + accounts.hash_token(token)
+        return found[0], found[1], "token:" + resources.accounts.hash_token(token)
 
     async def _parse(self, request: Request) -> tuple[dict[str, Any], dict[str, UploadedFile]]:
         if request.method in ("GET", "HEAD"):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dversum_mcp.cli import main
+from dversum_mcp.cli.main import main
 
 
 def _env(tmp_path: Path) -> dict[str, str]:

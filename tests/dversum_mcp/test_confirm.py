@@ -8,7 +8,7 @@ import mcp_types as types
 import pytest
 
 from dversum_mcp.config import Secret, Settings
-from dversum_mcp.confirm import format_eur
+from dversum_mcp.server.confirm import format_eur
 from tests.dversum_mcp.conftest import Harness, structured
 
 pytestmark = pytest.mark.anyio

@@ -12,8 +12,8 @@ import mcp_types as types
 import pytest
 
 from dversum_mcp.config import Secret, Settings
-from dversum_mcp.discovery import META_TOOLS, SearchIndex
-from dversum_mcp.registry import Registry, Selection, SelectionError
+from dversum_mcp.server.discovery import META_TOOLS, SearchIndex
+from dversum_mcp.tools.registry import Registry, Selection, SelectionError
 from tests.dversum_mcp.conftest import Harness, structured
 
 pytestmark = pytest.mark.anyio

@@ -18,8 +18,8 @@ from mcp import Client
 from dversum_mcp.api.client import ApiClient
 from dversum_mcp.api.limiter import RateLimiter
 from dversum_mcp.config import Secret, Settings
-from dversum_mcp.registry import Registry, Selection
-from dversum_mcp.server import ServerState, build_server
+from dversum_mcp.server.handlers import ServerState, build_server
+from dversum_mcp.tools.registry import Registry, Selection
 
 pytestmark = pytest.mark.anyio
 

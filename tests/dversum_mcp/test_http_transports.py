@@ -15,10 +15,10 @@ import uvicorn
 from mcp import Client
 from mcp.client.sse import sse_client
 
-from dversum_mcp import transports
 from dversum_mcp.config import Secret, Settings
-from dversum_mcp.registry import Selection
-from dversum_mcp.server import ServerState, build_server
+from dversum_mcp.server.handlers import ServerState, build_server
+from dversum_mcp.tools.registry import Selection
+from dversum_mcp.transports import http as transports
 from tests.dversum_mcp.conftest import Harness
 
 pytestmark = pytest.mark.anyio

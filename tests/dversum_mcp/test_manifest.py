@@ -11,8 +11,8 @@ from jsonschema import Draft202012Validator
 
 from dversum_mcp.api.errors import ManifestError
 from dversum_mcp.api.hooks import HOOKS
-from dversum_mcp.manifest import load_manifest, manifest_dir
-from dversum_mcp.registry import Registry
+from dversum_mcp.tools.manifest import load_manifest, manifest_dir
+from dversum_mcp.tools.registry import Registry
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 

@@ -208,12 +208,12 @@ if sys.argv[1] == "installed":
     trace.set_tracer_provider(Provider())
 
 from dversum_mcp.api.client import ApiClient
-from dversum_mcp.backend import SANDBOX_BASE_URL
+from dversum_mcp.cli.backend import SANDBOX_BASE_URL
 from dversum_mcp.config import Secret, Settings
-from dversum_mcp.registry import Registry, Selection
-from dversum_mcp.server import ServerState, build_server
+from dversum_mcp.tools.registry import Registry, Selection
+from dversum_mcp.server.handlers import ServerState, build_server
 from dversum_sandbox import SandboxSettings, create_app
-from dversum_sandbox.seed import ensure_seeded
+from dversum_sandbox.seed.workspace import ensure_seeded
 
 async def main():
     settings = SandboxSettings(data_dir=Path(tempfile.mkdtemp()))

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
-from dversum_mcp.cli import main
-from dversum_mcp.manifest import load_manifest
-from dversum_mcp.openapi import SANDBOX_TOOLSET, SERVER_URL, build_openapi
+from dversum_mcp.cli.main import main
+from dversum_mcp.tools.manifest import load_manifest
+from dversum_mcp.tools.openapi import SANDBOX_TOOLSET, SERVER_URL, build_openapi
 
 METHODS = ("get", "post", "put", "patch", "delete")
 

@@ -34,10 +34,10 @@ from schemathesis import checks as st_checks  # noqa: E402
 from schemathesis.core.failures import FailureGroup  # noqa: E402
 from schemathesis.generation import GenerationMode  # noqa: E402
 
-from dversum_mcp.openapi import build_openapi  # noqa: E402
+from dversum_mcp.tools.openapi import build_openapi  # noqa: E402
 from dversum_sandbox import SandboxSettings, create_app  # noqa: E402
 from dversum_sandbox.app import SandboxApp  # noqa: E402
-from dversum_sandbox.seed import seed  # noqa: E402
+from dversum_sandbox.seed.workspace import seed  # noqa: E402
 
 NOW = datetime(2026, 6, 3, 8, 0, tzinfo=UTC)
 BASE = "http://testserver/api/v1"

@@ -139,8 +139,8 @@ async def test_concurrent_edits_of_one_page_lose_nothing(harness: Harness) -> No
     from dversum_mcp.api.client import ApiClient
     from dversum_mcp.api.limiter import RateLimiter
     from dversum_mcp.config import Secret, Settings
-    from dversum_mcp.registry import Selection
-    from dversum_mcp.server import ServerState, build_server
+    from dversum_mcp.server.handlers import ServerState, build_server
+    from dversum_mcp.tools.registry import Selection
     from tests.dversum_mcp.test_http_transports import _serve
 
     with _serve(harness.app) as base:

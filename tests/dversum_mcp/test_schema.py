@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from dversum_mcp.api.errors import ArgumentError
-from dversum_mcp.registry import Registry
-from dversum_mcp.schema import validate_arguments
+from dversum_mcp.tools.registry import Registry
+from dversum_mcp.tools.schema import validate_arguments
 
 
 def _validate(registry: Registry, tool: str, args: Any) -> dict[str, Any]:

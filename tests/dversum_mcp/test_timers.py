@@ -8,8 +8,8 @@ from typing import Any
 import anyio
 import pytest
 
-from dversum_mcp.api.timers import format_duration, parse_duration
-from dversum_mcp.api.timesheets import split_by_day
+from dversum_mcp.api.hooks.timers import format_duration, parse_duration
+from dversum_mcp.api.hooks.timesheets import split_by_day
 from tests.dversum_mcp.conftest import Harness, structured
 
 pytestmark = pytest.mark.anyio

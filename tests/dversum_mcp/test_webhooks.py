@@ -11,8 +11,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from dversum_mcp.cli import main
-from dversum_mcp.webhooks import SECRET_ENV, WebhookInbox, sign, verify_webhook_signature, webhook_app
+from dversum_mcp.cli.main import main
+from dversum_mcp.transports.webhook_inbox import SECRET_ENV, WebhookInbox, sign, verify_webhook_signature, webhook_app
 
 SECRET = b"whsec_test_5f2c9a"
 BODY = b'{"id":"d-1","event":"invoice.paid","created_at":"2026-06-12T10:00:00Z","data":{"id":"inv-1"}}'

@@ -8,8 +8,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from dversum_sandbox import accounts
 from dversum_sandbox.app import SandboxApp
+from dversum_sandbox.resources import accounts
 
 Events = list[tuple[str, dict[str, Any]]]
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from dversum_sandbox import SandboxSettings, accounts, create_app
+from dversum_sandbox import SandboxSettings, create_app
 from dversum_sandbox.app import SandboxApp
+from dversum_sandbox.resources import accounts
 
 
 class Clock:

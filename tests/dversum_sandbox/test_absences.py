@@ -7,8 +7,8 @@ from datetime import date, timedelta
 import httpx2
 import pytest
 
-from dversum_sandbox.absences import weekdays
 from dversum_sandbox.app import SandboxApp
+from dversum_sandbox.resources.absences import weekdays
 from tests.dversum_sandbox._core_support import add_user, capture_events, error, names, ok
 from tests.dversum_sandbox.conftest import Workspace
 

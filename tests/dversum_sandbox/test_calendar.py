@@ -8,7 +8,7 @@ import httpx2
 import pytest
 
 from dversum_sandbox.app import SandboxApp
-from dversum_sandbox.calendar import meet_url
+from dversum_sandbox.resources.calendar import meet_url
 from tests.dversum_sandbox._core_support import capture_events, error, ok
 
 pytestmark = pytest.mark.anyio

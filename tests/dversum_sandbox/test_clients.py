@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx2
 import pytest
 
-from dversum_sandbox._core_util import table_exists
 from dversum_sandbox.app import SandboxApp
+from dversum_sandbox.util import table_exists
 from tests.dversum_sandbox._core_support import capture_events, error, names, ok, project
 
 pytestmark = pytest.mark.anyio

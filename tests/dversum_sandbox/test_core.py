@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx2
 import pytest
 
-from dversum_sandbox import SandboxSettings, accounts, create_app
+from dversum_sandbox import SandboxSettings, create_app
+from dversum_sandbox.resources import accounts
 
 pytestmark = pytest.mark.anyio
 

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from dversum_sandbox.errors import SandboxError
-from dversum_sandbox.money import (
+from dversum_sandbox.billing.money import (
     compute_totals,
     format_cents,
     negate_lines,
     parse_line_items,
     round_half_up,
 )
+from dversum_sandbox.errors import SandboxError
 
 
 def line(**fields: Any) -> dict[str, Any]:

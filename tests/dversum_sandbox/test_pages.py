@@ -2,41 +2,15 @@
 
 from __future__ import annotations
 
-import types
 from typing import Any
 
 import httpx2
 import pytest
 
-from dversum_sandbox import _core_content
 from dversum_sandbox.app import SandboxApp
 from tests.dversum_sandbox._core_support import capture_events, error, names, ok, project
 
 pytestmark = pytest.mark.anyio
-
-
-class FakeProseMirrorError(ValueError):
-    pass
-
-
-def _fake_markdown_to_doc(md: str) -> dict[str, Any]:
-    text = md.strip().lstrip("# ")
-    return {"type": "doc", "content": [{"type": "heading", "content": [{"type": "text", "text": text}]}]}
-
-
-def _fake_normalize(doc: Any) -> dict[str, Any]:
-    if not isinstance(doc.get("content"), list):
-        raise FakeProseMirrorError("doc.content must be a list of block nodes")
-    return {"type": "doc", "content": doc["content"] or [{"type": "paragraph"}]}
-
-
-@pytest.fixture
-def converter(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A stand-in for dversum_mcp.prosemirror, to test this module's wiring on its own."""
-    fake = types.SimpleNamespace(
-        markdown_to_doc=_fake_markdown_to_doc, normalize_doc=_fake_normalize, ProseMirrorError=FakeProseMirrorError
-    )
-    monkeypatch.setattr(_core_content, "_converter", lambda: fake)
 
 
 async def page(api: httpx2.AsyncClient, title: str, parent_id: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -52,7 +26,7 @@ async def tree(api: httpx2.AsyncClient) -> list[Any]:
 
 
 async def test_create_get_update_and_events(
-    api: httpx2.AsyncClient, sandbox: SandboxApp, converter: None, monkeypatch: pytest.MonkeyPatch
+    api: httpx2.AsyncClient, sandbox: SandboxApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     events = capture_events(sandbox, monkeypatch)
     proj = await project(api)
@@ -75,13 +49,13 @@ async def test_create_get_update_and_events(
     assert events[1][1]["id"] == root["id"]
 
 
-async def test_content_validation(api: httpx2.AsyncClient, converter: None) -> None:
+async def test_content_validation(api: httpx2.AsyncClient) -> None:
     error(await api.post("/pages", json={}), 400, field="title")
     error(await api.post("/pages", json={"title": "X", "content": 5}), 422, "validation_failed", "content")
     error(await api.post("/pages", json={"title": "X", "content": {"type": "paragraph"}}), 422, field="content")
     invalid = await api.post("/pages", json={"title": "X", "content": {"type": "doc", "content": "text"}})
     error(invalid, 422, "validation_failed", "content")
-    assert "doc.content must be a list" in invalid.json()["message"]
+    assert "doc: content must be a list" in invalid.json()["message"]
     error(await api.post("/pages", json={"title": "X", "parent_id": "nope"}), 422, field="parent_id")
     error(await api.post("/pages", json={"title": "X", "project_id": "nope"}), 422, field="project_id")
     created = await page(api, "X")
@@ -93,9 +67,6 @@ async def test_content_validation(api: httpx2.AsyncClient, converter: None) -> N
 
 
 async def test_real_converter_round_trip(api: httpx2.AsyncClient) -> None:
-    module = pytest.importorskip("dversum_mcp.prosemirror")
-    if not hasattr(module, "markdown_to_doc"):
-        pytest.skip("dversum_mcp.prosemirror is not written yet")
     md = "# Q2 Analyse\n\n| Metrik | Wert |\n|---|---|\n| Revenue | 41.804 € |"
     created = await page(api, "Q2 Analyse", content=md)
     assert created["content"]["type"] == "doc"

@@ -11,9 +11,9 @@ import facturx  # type: ignore[import-untyped]
 import pytest
 from pypdf import PdfReader
 
-from dversum_sandbox import pdf
-from dversum_sandbox.money import negate_lines, parse_line_items
-from dversum_sandbox.zugferd import build_cii, unit_code
+from dversum_sandbox.billing import pdf
+from dversum_sandbox.billing.money import negate_lines, parse_line_items
+from dversum_sandbox.billing.zugferd import build_cii, unit_code
 
 NS = {
     "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",

@@ -12,30 +12,12 @@ import httpx2
 import pytest
 
 from dversum_sandbox import SandboxSettings, create_app
-from dversum_sandbox import seed as seed_module
 from dversum_sandbox.app import SandboxApp
-from dversum_sandbox.seed import SeedError, ensure_seeded, reset, seed
+from dversum_sandbox.seed.workspace import SeedError, ensure_seeded, reset, seed
 
 pytestmark = pytest.mark.anyio
 
 NOW = datetime(2026, 6, 3, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def converter_or_no_pages(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pages need the Markdown converter (dversum_mcp.prosemirror); until it exists, seed without pages."""
-    try:
-        import dversum_mcp.prosemirror as converter
-
-        ready = hasattr(converter, "markdown_to_doc")
-    except ImportError:
-        ready = False
-    if not ready:
-
-        async def no_pages(self: object) -> None:
-            return None
-
-        monkeypatch.setattr(seed_module._Workspace, "pages", no_pages)
 
 
 def settings(path: Path) -> SandboxSettings:

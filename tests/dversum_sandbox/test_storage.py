@@ -8,8 +8,9 @@ from typing import Any
 import httpx2
 import pytest
 
-from dversum_sandbox import SandboxSettings, accounts, create_app
+from dversum_sandbox import SandboxSettings, create_app
 from dversum_sandbox.app import SandboxApp
+from dversum_sandbox.resources import accounts
 
 pytestmark = pytest.mark.anyio
 

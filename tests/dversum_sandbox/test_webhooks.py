@@ -17,7 +17,7 @@ import httpx2
 import pytest
 
 from dversum_sandbox.app import SandboxApp
-from dversum_sandbox.webhook_delivery import NOT_ALLOWED
+from dversum_sandbox.resources.webhook_delivery import NOT_ALLOWED
 
 pytestmark = pytest.mark.anyio
 

@@ -21,10 +21,10 @@ import anyio
 import httpx2
 import pytest
 
-from dversum_mcp.registry import Registry
+from dversum_mcp.tools.registry import Registry
 from dversum_sandbox import SandboxSettings, create_app
 from dversum_sandbox.app import API_PREFIX
-from dversum_sandbox.seed import ensure_seeded
+from dversum_sandbox.seed.workspace import ensure_seeded
 from tests.dversum_mcp.conftest import Harness
 
 LOOPBACK = "127.0.0.1"

@@ -1,4 +1,4 @@
-"""`python -m dversum_mcp.cli` as a subprocess spoken to in raw bytes (no SDK client in between).
+"""`python -m dversum_mcp.cli.main` as a subprocess spoken to in raw bytes (no SDK client in between).
 
 Every stdout line is kept (the purity test checks each is JSON-RPC); stderr goes to a file.
 """

@@ -20,7 +20,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from dversum_mcp.registry import GeneratedTool
+from dversum_mcp.tools.registry import GeneratedTool
 from tests.hardening.conftest import HOOK_URL, IdPool
 
 __all__ = ["BAD_IDS", "arguments", "draw", "invalid_cases", "wrong_type"]

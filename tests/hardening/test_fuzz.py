@@ -25,9 +25,9 @@ from mcp import Client
 from mcp_types import CallToolResult
 
 from dversum_mcp.config import Secret, Settings
-from dversum_mcp.discovery import META_TOOLS
-from dversum_mcp.manifest import PLACEHOLDER
-from dversum_mcp.registry import GeneratedTool, Registry
+from dversum_mcp.server.discovery import META_TOOLS
+from dversum_mcp.tools.manifest import PLACEHOLDER
+from dversum_mcp.tools.registry import GeneratedTool, Registry
 from dversum_sandbox.app import API_PREFIX, endpoints
 from tests.hardening.conftest import LONG, SUMMARY, IdPool, Seeded, Template
 from tests.hardening.strategies import arguments, draw, invalid_cases, wrong_type

@@ -21,8 +21,8 @@ from dversum_mcp.api.client import ApiClient
 from dversum_mcp.api.limiter import RateLimiter
 from dversum_mcp.config import Secret, Settings
 from dversum_mcp.logs import QUIET_LOGGERS, RedactingFormatter, quiet_libraries
-from dversum_mcp.registry import Registry, Selection
-from dversum_mcp.server import ServerState, build_server
+from dversum_mcp.server.handlers import ServerState, build_server
+from dversum_mcp.tools.registry import Registry, Selection
 from tests.dversum_mcp.test_http_transports import _serve
 from tests.hardening.conftest import SUMMARY, Seeded
 from tests.hardening.rawstdio import RawStdio

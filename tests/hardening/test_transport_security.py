@@ -20,10 +20,10 @@ from typing import Any
 import httpx2
 import pytest
 
-from dversum_mcp import transports
 from dversum_mcp.config import Secret, Settings
-from dversum_mcp.registry import Selection
-from dversum_mcp.server import ServerState, build_server
+from dversum_mcp.server.handlers import ServerState, build_server
+from dversum_mcp.tools.registry import Selection
+from dversum_mcp.transports import http as transports
 from tests.dversum_mcp.test_http_transports import _serve
 from tests.hardening.conftest import LOOPBACK, PYTHON, SUMMARY, Seeded, clean_env, free_port
 from tests.hardening.rawstdio import INIT

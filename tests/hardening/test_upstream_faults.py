@@ -26,8 +26,8 @@ from mcp import Client
 from dversum_mcp.api.client import ApiClient
 from dversum_mcp.api.limiter import RateLimiter
 from dversum_mcp.config import Secret, Settings
-from dversum_mcp.registry import Selection
-from dversum_mcp.server import ServerState, build_server
+from dversum_mcp.server.handlers import ServerState, build_server
+from dversum_mcp.tools.registry import Selection
 from tests.hardening.conftest import LOOPBACK, SUMMARY, Seeded
 
 pytestmark = pytest.mark.anyio
@@ -308,7 +308,7 @@ async def network_session(base_url: str, **kw: Any) -> AsyncIterator[Client]:
 
 
 def _registry() -> Any:
-    from dversum_mcp.registry import Registry
+    from dversum_mcp.tools.registry import Registry
 
     return Registry()
 

@@ -1,0 +1,31 @@
+"""The hook table: named handlers for tools that are more than one plain request.
+
+A table entry names its hook (`hook = "start_timer"`); the manifest loader refuses names
+that are not here, so a typo fails at start-up, not at call time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from dversum_mcp.api.calls import Call, Outcome
+from dversum_mcp.api.hooks import files, pages, timers, timesheets
+
+__all__ = ["HOOKS", "Hook"]
+
+Hook = Callable[[Call], Awaitable[Outcome]]
+
+HOOKS: dict[str, Hook] = {
+    "append_to_page": pages.append_to_page,
+    "create_time_entry": timers.create_time_entry,
+    "delete_page": pages.delete_page,
+    "download_file": files.download_file,
+    "get_page": pages.get_page,
+    "get_running_timer": timers.get_running_timer,
+    "insert_into_page": pages.insert_into_page,
+    "start_timer": timers.start_timer,
+    "stop_timer": timers.stop_timer,
+    "summarize_time": timesheets.summarize_time,
+    "upload_file": files.upload_file,
+    "write_page": pages.write_page,
+}

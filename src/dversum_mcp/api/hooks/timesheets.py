@@ -1,0 +1,138 @@
+"""`summarize_time`: a timesheet computed from listed time entries (all pages, with progress).
+
+Totals per Berlin calendar day, project, task and billable/non-billable for a window; a
+running timer counts up to now. Entries are clipped to the window and split at Berlin
+midnights with zoneinfo, so days across a DST switch have their real 23 or 25 hours.
+Seconds are exact; hours are rounded only for display.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dversum_mcp.api.calls import Call, Outcome
+from dversum_mcp.api.errors import ArgumentError
+from dversum_mcp.api.hooks.timers import format_duration, parse_instant, to_utc_z
+
+__all__ = ["BERLIN", "split_by_day", "summarize_entries", "summarize_time"]
+
+BERLIN = ZoneInfo("Europe/Berlin")
+_MAX_ENTRIES = 5000
+
+
+def split_by_day(start: datetime, end: datetime) -> list[tuple[str, float]]:
+    """Seconds of [start, end) per Europe/Berlin calendar day, DST-correct."""
+    out: list[tuple[str, float]] = []
+    cursor = start
+    while cursor < end:
+        local = cursor.astimezone(BERLIN)
+        next_midnight_local = datetime(local.year, local.month, local.day, tzinfo=BERLIN) + timedelta(days=1)
+        next_midnight = datetime(
+            next_midnight_local.year, next_midnight_local.month, next_midnight_local.day, tzinfo=BERLIN
+        ).astimezone(UTC)
+        piece_end = min(end, next_midnight)
+        out.append((local.date().isoformat(), (piece_end - cursor).total_seconds()))
+        cursor = piece_end
+    return out
+
+
+def _name(entry: dict[str, Any], kind: str) -> str | None:
+    nested = entry.get(kind)
+    if isinstance(nested, dict):
+        value = nested.get("name") or nested.get("title")
+        return str(value) if value else None
+    value = entry.get(f"{kind}_name") or entry.get(f"{kind}_title")
+    return str(value) if value else None
+
+
+def summarize_entries(
+    entries: list[dict[str, Any]], window_start: datetime, window_end: datetime, now: datetime
+) -> dict[str, Any]:
+    """The timesheet of `entries` clipped to [window_start, window_end)."""
+    by_day: dict[str, float] = defaultdict(float)
+    by_project: dict[str, dict[str, Any]] = {}
+    by_task: dict[str, dict[str, Any]] = {}
+    billable = non_billable = 0.0
+    running_seconds = 0.0
+    counted = 0
+    for entry in entries:
+        start = parse_instant(str(entry["started_at"]), "started_at")
+        ended_at = entry.get("ended_at")
+        end = parse_instant(str(ended_at), "ended_at") if ended_at else now
+        start, end = max(start, window_start), min(end, window_end)
+        if end <= start:
+            continue
+        counted += 1
+        seconds = (end - start).total_seconds()
+        for day, part in split_by_day(start, end):
+            by_day[day] += part
+        if not ended_at:
+            running_seconds += seconds
+        if entry.get("billable", True):
+            billable += seconds
+        else:
+            non_billable += seconds
+        for kind, table in (("project", by_project), ("task", by_task)):
+            key = entry.get(f"{kind}_id")
+            if not key:
+                continue
+            row = table.setdefault(str(key), {f"{kind}_id": key, "name": _name(entry, kind), "seconds": 0.0})
+            row["seconds"] += seconds
+    total = billable + non_billable
+
+    def rows(table: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        return [_hours(r) for r in sorted(table.values(), key=lambda r: -r["seconds"])]
+
+    return {
+        "from": to_utc_z(window_start),
+        "to": to_utc_z(window_end),
+        "entries_counted": counted,
+        "total": _hours({"seconds": total}),
+        "billable": _hours({"seconds": billable}),
+        "non_billable": _hours({"seconds": non_billable}),
+        "running_timer_seconds": int(running_seconds),
+        "by_day": [_hours({"date": d, "seconds": s}) for d, s in sorted(by_day.items())],
+        "by_project": rows(by_project),
+        "by_task": rows(by_task),
+    }
+
+
+def _hours(row: dict[str, Any]) -> dict[str, Any]:
+    seconds = row["seconds"]
+    return {
+        **row,
+        "seconds": round(seconds),
+        "hours": round(seconds / 3600, 2),
+        "display": format_duration(seconds),
+    }
+
+
+async def summarize_time(call: Call, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Outcome:
+    start = parse_instant(str(call.query["from"]), "from")
+    end = parse_instant(str(call.query["to"]), "to")
+    if end <= start:
+        raise ArgumentError("to must be after from", field="to")
+    base = {k: v for k, v in call.query.items() if k in ("user_id", "project_id") and v is not None}
+    # Entries that started up to a day before the window may still run into it.
+    query = {**base, "from": to_utc_z(start - timedelta(days=1)), "to": to_utc_z(end), "per_page": 100}
+    entries: list[dict[str, Any]] = []
+    page = 1
+    while len(entries) < _MAX_ENTRIES:
+        response = await call.send("GET", "/time-entries", path_args={}, query={**query, "page": page})
+        data = response.data if isinstance(response.data, dict) else {}
+        chunk = data.get("time_entries", [])
+        entries.extend(e for e in chunk if isinstance(e, dict))
+        total = int(data.get("total", len(entries)))
+        await call.progress(len(entries), total, f"{len(entries)} of {total} time entries")
+        if not chunk or len(entries) >= total:
+            break
+        page += 1
+    summary = summarize_entries(entries, start, end, now())
+    warnings = (
+        ["More than 5,000 entries: the summary is partial; narrow the window."] if len(entries) >= _MAX_ENTRIES else []
+    )
+    return Outcome(summary, warnings=warnings)

@@ -1,0 +1,212 @@
+"""One `tools/call`, end to end: selection, confirmation, the generated tool or a discovery
+tool, rendering, and the debug log of the API requests it made.
+
+`ToolCalls.call` is the one place where failures become results: a `DversumError` becomes
+`isError` with the documented payload, a timeout a retryable error, anything else a generic
+message with the traceback in the log. The server never crashes on a call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import anyio
+import mcp_types as types
+from mcp.server.context import ServerRequestContext
+
+from dversum_mcp.api.calls import Outcome
+from dversum_mcp.api.client import RequestLog
+from dversum_mcp.api.errors import ApiError, DversumError
+from dversum_mcp.server.confirm import NeedsInput
+from dversum_mcp.server.discovery import META_TOOLS
+from dversum_mcp.server.meta import MetaCall, run_meta, unknown_tool
+from dversum_mcp.server.render import ToolResult, render_error, render_outcome, render_unexpected
+from dversum_mcp.server.resources import page_uri
+from dversum_mcp.server.state import REQUESTS, ServerState, request_selection, session_key
+from dversum_mcp.tools.registry import CallEnv, GeneratedTool, Selection
+
+__all__ = ["ToolCalls"]
+
+log = logging.getLogger("dversum_mcp")
+_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+
+
+async def _roots(ctx: ServerRequestContext[Any, Any]) -> list[Path]:
+    """The client's MCP roots (file:// URIs) when it offers them; [] otherwise."""
+    try:
+        if not ctx.session.check_client_capability(types.ClientCapabilities(roots=types.RootsCapability())):
+            return []
+        with anyio.fail_after(3):
+            result = await ctx.session.list_roots()
+    except Exception:
+        return []
+    out = []
+    for root in result.roots:
+        parsed = urlparse(str(root.uri))
+        if parsed.scheme == "file":
+            out.append(Path(unquote(parsed.path)))
+    return out
+
+
+class ToolCalls:
+    """The `tools/call` handler's work, for the server's shared state."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    async def call(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> ToolResult | types.InputRequiredResult:
+        bucket: list[RequestLog] = []
+        token = REQUESTS.set(bucket)
+        try:
+            result = await self._call_tool(ctx, params)
+        finally:
+            REQUESTS.reset(token)
+        await self._log_requests(ctx, params.name, bucket, result)
+        return result
+
+    async def _log_requests(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        name: str,
+        bucket: list[RequestLog],
+        result: ToolResult | types.InputRequiredResult,
+    ) -> None:
+        level = self.state.log_level
+        if level is None or _LEVELS.index(level) > 0 or not bucket:
+            return
+        for entry in bucket:
+            data = {
+                "tool": name,
+                "request": f"{entry.method} {entry.path}",
+                "status": entry.status,
+                "duration_ms": round(entry.duration_ms, 1),
+                "attempts": entry.attempts,
+                "rate_limit_remaining": entry.rate_remaining,
+                "is_error": isinstance(result, dict) and bool(result.get("isError")),
+            }
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    await ctx.session.send_log_message("debug", data, logger="dversum_mcp.api")
+            except Exception:
+                log.debug("log notification not delivered", exc_info=True)
+
+    async def _call_tool(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> ToolResult | types.InputRequiredResult:
+        state = self.state
+        name = params.name
+        timeout = state.settings.call_timeout_s
+        started = time.monotonic()
+        try:
+            with anyio.fail_after(timeout):
+                outcome = await self._dispatch(ctx, params, started + timeout - 1.0)
+            return render_outcome(name, outcome, sandbox=state.sandbox)
+        except NeedsInput as needs:
+            return needs.result
+        except DversumError as exc:
+            log.info("tool %s failed: %s", name, exc.code)
+            return render_error(exc, sandbox=state.sandbox)
+        except TimeoutError:
+            return render_error(
+                ApiError(
+                    0,
+                    "timeout",
+                    f"{name} did not finish within {timeout:g} s",
+                    retryable=True,
+                    hint="For a write, check with a list/get call whether it took effect before retrying.",
+                ),
+                sandbox=state.sandbox,
+            )
+        except Exception:
+            log.exception("tool %s crashed", name)
+            return render_unexpected(name, sandbox=state.sandbox)
+
+    async def _dispatch(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams, deadline: float
+    ) -> Outcome:
+        state = self.state
+        name = params.name
+        selection = request_selection(state, ctx)
+        if name in META_TOOLS:
+            return await run_meta(name, params.arguments, self._meta_call(ctx, selection, deadline, params))
+        tool = state.registry.callable(name, selection)
+        if tool is None:
+            raise unknown_tool(name, self._meta_call(ctx, selection, deadline, params))
+        return await self._run(ctx, tool, params.arguments, deadline, params)
+
+    async def _notify_page(self, ctx: ServerRequestContext[Any, Any], tool: GeneratedTool, outcome: Outcome) -> None:
+        """Tell subscribers of dversum://pages/{id} that the page changed."""
+        if tool.spec.toolset != "pages" or tool.spec.read_only:
+            return
+        page_id = outcome.data.get("id")
+        subscribed = self.state.subscriptions.get(session_key(ctx), set())
+        if isinstance(page_id, str) and page_uri(page_id) in subscribed:
+            try:
+                await ctx.session.send_resource_updated(page_uri(page_id))
+            except Exception:
+                log.debug("resources/updated not delivered", exc_info=True)
+
+    async def _run(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        tool: GeneratedTool,
+        arguments: Any,
+        deadline: float,
+        params: types.CallToolRequestParams,
+    ) -> Outcome:
+        """Confirm when needed, run the generated tool, tell page subscribers."""
+        if self.state.settings.confirm:
+            await self.state.confirmer.confirm(ctx, tool, arguments, params)
+
+        async def progress(done: float, total: float | None, message: str | None) -> None:
+            await ctx.session.report_progress(done, total, message)
+
+        async def roots() -> list[Path]:
+            return await _roots(ctx)
+
+        env = CallEnv(
+            client=self.state.client,
+            deadline=deadline,
+            progress=progress,
+            roots=roots,
+            file_roots=self.state.settings.file_roots,
+        )
+        outcome = await self.state.registry.execute(tool, arguments, env)
+        await self._notify_page(ctx, tool, outcome)
+        return outcome
+
+    def _meta_call(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        selection: Selection,
+        deadline: float,
+        params: types.CallToolRequestParams,
+    ) -> MetaCall:
+        state = self.state
+
+        async def run(tool: GeneratedTool, arguments: Any) -> Outcome:
+            return await self._run(ctx, tool, arguments, deadline, params)
+
+        async def tools_changed() -> None:
+            try:
+                await ctx.session.send_tool_list_changed()
+            except Exception:  # clients without list_changed support still have call_*_tool
+                log.debug("tools/list_changed not delivered", exc_info=True)
+
+        return MetaCall(
+            registry=state.registry,
+            index=state.index,
+            selection=selection,
+            dynamic=state.dynamic,
+            enabled=state.enabled.setdefault(session_key(ctx), set()),
+            run=run,
+            tools_changed=tools_changed,
+        )

@@ -1,0 +1,1 @@
+"""The tool table: manifest models and loading, selection and registry, argument schemas, OpenAPI and README exports."""

@@ -1,0 +1,400 @@
+"""The endpoint table: pydantic models of `tool_manifests/*.toml` and their loading.
+
+Loading expands the table's shorthands (`path_params`, `include`/`partial`, `paginated`,
+`response = "binary"`) into explicit `ParamSpec`s, and checks everything a tool needs:
+unique names, known types/hooks/toolsets, path placeholders that match, explicit
+annotations that agree with the method. Any problem raises `ManifestError` naming the
+file and the entry; nothing is warned about and kept.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dversum_mcp.api.errors import ManifestError
+
+__all__ = [
+    "TOOLSET_ORDER",
+    "Manifest",
+    "ParamSpec",
+    "ToolSpec",
+    "ToolsetSpec",
+    "load_manifest",
+    "manifest_dir",
+]
+
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+TOOLSET_ORDER = (
+    "clients",
+    "projects",
+    "tasks",
+    "time",
+    "invoices",
+    "quotes",
+    "contracts",
+    "calendar",
+    "pages",
+    "storage",
+    "bookings",
+    "absences",
+    "webhooks",
+    "users",
+    "sandbox",
+)
+ParamType = Literal[
+    "string", "integer", "number", "boolean", "array", "object", "id", "ids", "date", "datetime", "cents", "slug"
+]
+Location = Literal["path", "query", "body", "form", "local"]
+_SCALARS = {"string", "integer", "number", "boolean"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ParamSpec(_Strict):
+    """One tool argument and where it goes in the request."""
+
+    name: str
+    type: ParamType
+    location: Location | None = Field(default=None, alias="in")
+    api_name: str | None = None
+    required: bool = False
+    description: str | None = None
+    enum: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    minLength: int | None = None
+    maxLength: int | None = None
+    minItems: int | None = None
+    items: str | None = None
+    object: str | None = None
+    default: Any = None
+
+    @property
+    def wire_name(self) -> str:
+        return self.api_name or self.name
+
+    @property
+    def where(self) -> Location:
+        assert self.location is not None  # always set once loaded
+        return self.location
+
+
+class Annotations(_Strict):
+    readOnlyHint: bool
+    destructiveHint: bool
+    idempotentHint: bool
+    openWorldHint: bool
+
+
+class _RawTool(_Strict):
+    name: str
+    title: str
+    description: str
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] | None = None
+    path: str | None = None
+    path_params: dict[str, str] = Field(default_factory=dict)
+    optional_path_params: tuple[str, ...] = ()
+    slug_params: tuple[str, ...] = ()
+    source: Literal["documented", "inferred"]
+    default: bool = False
+    public: bool = False
+    paginated: bool = False
+    response: Literal["json", "binary"] = "json"
+    hook: str | None = None
+    annotations: Annotations
+    include: str | None = None
+    partial: bool = False
+    confirm: str | None = None
+    params: tuple[ParamSpec, ...] = ()
+
+
+class _RawToolset(_Strict):
+    name: str
+    title: str
+    description: str
+
+
+class _RawFile(_Strict):
+    toolset: _RawToolset
+    fields: dict[str, tuple[ParamSpec, ...]] = Field(default_factory=dict)
+    tool: tuple[_RawTool, ...] = ()
+
+
+@dataclass(frozen=True)
+class ToolsetSpec:
+    name: str
+    title: str
+    description: str
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """Everything a tool is, as the table says it."""
+
+    name: str
+    title: str
+    description: str
+    toolset: str
+    method: str | None
+    path: str | None
+    source: str
+    default: bool
+    public: bool
+    paginated: bool
+    response: str
+    hook: str | None
+    annotations: Annotations
+    params: tuple[ParamSpec, ...]
+    file: str
+    confirm: str | None = None
+    """Confirmation question for destructive tools, with {field} / {field|eur} from the target resource."""
+
+    @property
+    def read_only(self) -> bool:
+        return self.annotations.readOnlyHint
+
+    @property
+    def destructive(self) -> bool:
+        return self.annotations.destructiveHint
+
+    def param(self, name: str) -> ParamSpec | None:
+        return next((p for p in self.params if p.name == name), None)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    toolsets: tuple[ToolsetSpec, ...]
+    tools: tuple[ToolSpec, ...]
+    types: dict[str, dict[str, Any]]
+
+    def tool(self, name: str) -> ToolSpec | None:
+        return next((t for t in self.tools if t.name == name), None)
+
+
+# ---- shorthands expanded at load -----------------------------------------------------------
+_PAGE = (
+    ParamSpec.model_validate({"name": "page", "type": "integer", "in": "query", "minimum": 1}),
+    ParamSpec.model_validate({"name": "per_page", "type": "integer", "in": "query", "minimum": 1, "maximum": 100}),
+    ParamSpec.model_validate(
+        {"name": "all_pages", "type": "boolean", "in": "local", "description": "Fetch every page (up to 2,000 items)"}
+    ),
+)
+_BINARY = (
+    ParamSpec.model_validate(
+        {
+            "name": "save_as",
+            "type": "string",
+            "in": "local",
+            "description": "Save to this file path (allowed folders only)",
+        }
+    ),
+    ParamSpec.model_validate({"name": "overwrite", "type": "boolean", "in": "local"}),
+)
+
+
+def manifest_dir() -> Path:
+    """`tool_manifests/` inside the installed wheel, or at the repository root in a checkout."""
+    packaged = Path(__file__).parents[1] / "tool_manifests"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[3] / "tool_manifests"
+
+
+def _fail(file: str, entry: str | None, message: str) -> ManifestError:
+    where = f"{file}" + (f", tool {entry!r}" if entry else "")
+    return ManifestError(f"{where}: {message}")
+
+
+def _default_location(method: str | None) -> Location:
+    return "query" if method in (None, "GET", "DELETE") else "body"
+
+
+def _expand(raw: _RawTool, fields: dict[str, tuple[ParamSpec, ...]], file: str) -> tuple[ParamSpec, ...]:
+    out: list[ParamSpec] = []
+    placeholders = PLACEHOLDER.findall(raw.path or "")
+    if set(placeholders) != set(raw.path_params):
+        raise _fail(
+            file, raw.name, f"path placeholders {placeholders} do not match path_params {list(raw.path_params)}"
+        )
+    for api_name in placeholders:
+        name = raw.path_params[api_name]
+        kind: ParamType = "slug" if name in raw.slug_params else "id"
+        required = name not in raw.optional_path_params
+        out.append(
+            ParamSpec.model_validate(
+                {"name": name, "type": kind, "in": "path", "api_name": api_name, "required": required}
+            )
+        )
+    included: tuple[ParamSpec, ...] = ()
+    if raw.include is not None:
+        if raw.include not in fields:
+            raise _fail(file, raw.name, f"include {raw.include!r} is not a [fields] list of this file")
+        included = fields[raw.include]
+        if raw.partial:
+            included = tuple(p.model_copy(update={"required": False}) for p in included)
+    for param in (*included, *raw.params):
+        location = param.location or _default_location(raw.method)
+        out.append(param.model_copy(update={"location": location}))
+    if raw.paginated:
+        out.extend(_PAGE)
+    if raw.response == "binary":
+        out.extend(_BINARY)
+    names = [p.name for p in out]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise _fail(file, raw.name, f"duplicate parameters {sorted(duplicates)}")
+    return tuple(out)
+
+
+def _check_param(param: ParamSpec, types: dict[str, dict[str, Any]], file: str, tool: str) -> None:
+    if param.type == "array":
+        if param.items is None:
+            raise _fail(file, tool, f"array parameter {param.name!r} needs items")
+        if param.items not in _SCALARS and param.items not in types:
+            raise _fail(file, tool, f"parameter {param.name!r}: unknown items type {param.items!r}")
+    elif param.items is not None:
+        raise _fail(file, tool, f"parameter {param.name!r}: items only applies to arrays")
+    if param.object is not None and (param.type != "object" or param.object not in types):
+        raise _fail(file, tool, f"parameter {param.name!r}: object {param.object!r} is not a known object type")
+    if param.location == "path" and not param.required and param.type not in ("id", "slug"):
+        raise _fail(file, tool, f"path parameter {param.name!r} must be an id or slug")
+
+
+def _check_annotations(raw: _RawTool, file: str) -> None:
+    ann = raw.annotations
+    if raw.method is None:
+        if raw.hook is None:
+            raise _fail(file, raw.name, "a tool without method/path needs a hook")
+    elif raw.path is None:
+        raise _fail(file, raw.name, "method given without path")
+    if raw.method is not None and raw.method != "GET" and ann.readOnlyHint:
+        raise _fail(file, raw.name, f"{raw.method} tool cannot be readOnlyHint = true")
+    if raw.method == "GET" and not ann.readOnlyHint:
+        raise _fail(file, raw.name, "GET tool must be readOnlyHint = true")
+    if raw.method == "DELETE" and not ann.destructiveHint:
+        raise _fail(file, raw.name, "DELETE tool must be destructiveHint = true")
+    if ann.readOnlyHint and ann.destructiveHint:
+        raise _fail(file, raw.name, "a read-only tool cannot be destructive")
+
+
+def _load_types(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise _fail(path.name, None, f"invalid TOML: {exc}") from None
+    types: dict[str, dict[str, Any]] = {}
+    for name, spec in data.items():
+        if not isinstance(spec, dict):
+            raise _fail(path.name, None, f"type {name!r} must be a table")
+        if spec.get("type", "object") == "object":
+            try:
+                props = tuple(ParamSpec.model_validate(p) for p in spec.get("properties", ()))
+            except ValidationError as exc:
+                raise _fail(path.name, None, f"type {name!r}: {exc}") from None
+            spec = {**spec, "properties": props}
+        types[name] = spec
+    return types
+
+
+def load_manifest(directory: Path | None = None, known_hooks: Iterable[str] | None = None) -> Manifest:
+    """Load and validate every toolset file; `known_hooks` (if given) must contain each tool's hook."""
+    root = directory or manifest_dir()
+    types = _load_types(root / "_types.toml")
+    hooks = None if known_hooks is None else set(known_hooks)
+    toolsets: list[ToolsetSpec] = []
+    tools: list[ToolSpec] = []
+    seen: dict[str, str] = {}
+    files = sorted(p for p in root.glob("*.toml") if not p.name.startswith("_"))
+    if not files:
+        raise ManifestError(f"{root}: no toolset files (*.toml) found")
+    for path in files:
+        try:
+            data = _RawFile.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+        except tomllib.TOMLDecodeError as exc:
+            raise _fail(path.name, None, f"invalid TOML: {exc}") from None
+        except ValidationError as exc:
+            raise _fail(path.name, _entry_of(exc, path), _pydantic_message(exc)) from None
+        if data.toolset.name != path.stem:
+            raise _fail(path.name, None, f"toolset name {data.toolset.name!r} must match the file name")
+        if data.toolset.name not in TOOLSET_ORDER:
+            raise _fail(path.name, None, f"unknown toolset {data.toolset.name!r}")
+        toolsets.append(ToolsetSpec(data.toolset.name, data.toolset.title, data.toolset.description))
+        for raw in data.tool:
+            if not NAME.match(raw.name):
+                raise _fail(path.name, raw.name, "name must match ^[a-z][a-z0-9_]{0,47}$")
+            if raw.name in seen:
+                raise _fail(path.name, raw.name, f"duplicate tool name (also in {seen[raw.name]})")
+            if raw.hook is not None and hooks is not None and raw.hook not in hooks:
+                raise _fail(path.name, raw.name, f"unknown hook {raw.hook!r}")
+            _check_annotations(raw, path.name)
+            params = _expand(raw, data.fields, path.name)
+            for param in params:
+                _check_param(param, types, path.name, raw.name)
+            if any(p.location == "local" for p in params if p.name not in ("all_pages", "save_as", "overwrite")) and (
+                raw.hook is None
+            ):
+                raise _fail(path.name, raw.name, "local parameters need a hook to consume them")
+            seen[raw.name] = path.name
+            tools.append(
+                ToolSpec(
+                    name=raw.name,
+                    title=raw.title,
+                    description=raw.description,
+                    toolset=data.toolset.name,
+                    method=raw.method,
+                    path=raw.path,
+                    source=raw.source,
+                    default=raw.default,
+                    public=raw.public,
+                    paginated=raw.paginated,
+                    response=raw.response,
+                    hook=raw.hook,
+                    annotations=raw.annotations,
+                    params=params,
+                    file=path.name,
+                    confirm=raw.confirm,
+                )
+            )
+    order = {name: i for i, name in enumerate(TOOLSET_ORDER)}
+    toolsets.sort(key=lambda t: order[t.name])
+    tools.sort(key=lambda t: (order[t.toolset], t.name))
+    return Manifest(tuple(toolsets), tuple(tools), types)
+
+
+@cache
+def _cached_default() -> Manifest:
+    return load_manifest()
+
+
+def _entry_of(exc: ValidationError, path: Path) -> str | None:
+    for err in exc.errors():
+        loc = err.get("loc", ())
+        if len(loc) >= 2 and loc[0] == "tool" and isinstance(loc[1], int):
+            try:
+                raw = tomllib.loads(path.read_text(encoding="utf-8"))
+                name = raw["tool"][loc[1]].get("name")
+                return str(name) if name else f"#{loc[1] + 1}"
+            except (KeyError, IndexError, tomllib.TOMLDecodeError):
+                return f"#{loc[1] + 1}"
+    return None
+
+
+def _pydantic_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(x) for x in err.get("loc", ()))
+        parts.append(f"{loc}: {err.get('msg')}")
+    return "; ".join(parts)

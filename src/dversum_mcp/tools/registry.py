@@ -1,0 +1,215 @@
+"""Generated tools: table entries → MCP tool definitions, selection filters, and dispatch.
+
+`Registry` builds every tool once from the manifest. `Selection` is the data-driven filter
+(toolsets, single tools, read-only, documented-only) — precedence read-only > exclude >
+include — and decides both what is listed and what may be called. `Registry.execute` runs
+one validated call through its hook or the generic endpoint call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import mcp_types as types
+
+from dversum_mcp.api.calls import Call, Outcome, ProgressFn, run_default
+from dversum_mcp.api.client import ApiClient
+from dversum_mcp.api.errors import ArgumentError
+from dversum_mcp.api.hooks import HOOKS
+from dversum_mcp.api.hooks.files import save_binary
+from dversum_mcp.tools.manifest import TOOLSET_ORDER, Manifest, ToolSpec, load_manifest
+from dversum_mcp.tools.schema import input_schema, validate_arguments
+
+__all__ = ["GeneratedTool", "Registry", "Selection", "SelectionError"]
+
+
+class SelectionError(ValueError):
+    """Unknown toolset or tool names in the configuration (raised at start-up)."""
+
+
+@dataclass(frozen=True)
+class GeneratedTool:
+    spec: ToolSpec
+    schema: dict[str, Any]
+    definition: types.Tool
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which tools are listed and callable. Empty `toolsets` means the default selection."""
+
+    toolsets: tuple[str, ...] = ()
+    tools: tuple[str, ...] = ()
+    exclude_tools: tuple[str, ...] = ()
+    read_only: bool = False
+    documented_only: bool = False
+    sandbox: bool = False
+
+    def allows(self, spec: ToolSpec) -> bool:
+        """May this tool be called at all (directly or through call_read_tool/call_write_tool)?"""
+        if self.read_only and not spec.read_only:
+            return False
+        if spec.name in self.exclude_tools:
+            return False
+        if self.documented_only and spec.source != "documented":
+            return False
+        return not (spec.toolset == "sandbox" and not self.sandbox)
+
+    def lists(self, spec: ToolSpec) -> bool:
+        """Is this tool in the listing?"""
+        if not self.allows(spec):
+            return False
+        if spec.name in self.tools:
+            return True
+        if "all" in self.toolsets:
+            return True
+        if spec.toolset == "sandbox":
+            return True
+        if not self.toolsets:
+            return spec.default
+        return spec.toolset in self.toolsets
+
+    def narrowed(self, toolsets: tuple[str, ...] | None, read_only: bool | None) -> Selection:
+        """A per-request selection (HTTP headers) that can only narrow this one."""
+        out = self
+        if read_only:
+            out = replace(out, read_only=True)
+        if toolsets:
+            mine = set(self.toolsets) if self.toolsets and "all" not in self.toolsets else None
+            wanted = tuple(t for t in toolsets if t == "all" or mine is None or t in mine)
+            if "all" in wanted and mine is not None:
+                wanted = tuple(sorted(mine))
+            out = replace(out, toolsets=wanted or ("__none__",), tools=())
+        return out
+
+
+@dataclass
+class CallEnv:
+    """What one call needs besides its arguments."""
+
+    client: ApiClient
+    deadline: float | None = None
+    progress: ProgressFn | None = None
+    roots: Callable[[], Awaitable[list[Path]]] | None = None
+    file_roots: tuple[Path, ...] = ()
+
+
+class Registry:
+    def __init__(self, manifest: Manifest | None = None, *, output_schemas: bool = False) -> None:
+        self.manifest = manifest or load_manifest(known_hooks=HOOKS)
+        self.output_schemas = output_schemas
+        self.tools: dict[str, GeneratedTool] = {}
+        for spec in self.manifest.tools:
+            schema = input_schema(spec, self.manifest)
+            self.tools[spec.name] = GeneratedTool(spec, schema, self._definition(spec, schema))
+
+    def _definition(self, spec: ToolSpec, schema: dict[str, Any]) -> types.Tool:
+        ann = spec.annotations
+        # Every listing pays for every byte here, so nothing is said twice: no annotations.title (it
+        # would repeat `title`), and no `title` that only spells out the name ("List invoices" for
+        # list_invoices; clients then show the name). Titles that say more ("Log time") stay.
+        plain = spec.title == spec.name.replace("_", " ").capitalize()
+        return types.Tool(
+            name=spec.name,
+            title=None if plain else spec.title,
+            description=spec.description,
+            input_schema=schema,
+            output_schema=_output_schema(spec) if self.output_schemas else None,
+            annotations=types.ToolAnnotations(
+                read_only_hint=ann.readOnlyHint,
+                destructive_hint=ann.destructiveHint,
+                idempotent_hint=ann.idempotentHint,
+                open_world_hint=ann.openWorldHint,
+            ),
+        )
+
+    def check_names(self, selection: Selection) -> None:
+        """Unknown toolsets/tools in the configuration are an error, not a silent no-op."""
+        known_sets = set(TOOLSET_ORDER) | {"all"}
+        bad_sets = [t for t in selection.toolsets if t not in known_sets]
+        if bad_sets:
+            raise SelectionError(f"unknown toolset(s) {', '.join(bad_sets)}; known: {', '.join(TOOLSET_ORDER)}, all")
+        bad_tools = [t for t in (*selection.tools, *selection.exclude_tools) if t not in self.tools]
+        if bad_tools:
+            raise SelectionError(f"unknown tool(s) {', '.join(bad_tools)}; see `dversum-mcp tools`")
+
+    def listed(self, selection: Selection) -> list[GeneratedTool]:
+        return [t for t in self.tools.values() if selection.lists(t.spec)]
+
+    def callable(self, name: str, selection: Selection) -> GeneratedTool | None:
+        tool = self.tools.get(name)
+        return tool if tool is not None and selection.allows(tool.spec) else None
+
+    def by_toolset(self) -> dict[str, list[GeneratedTool]]:
+        out: dict[str, list[GeneratedTool]] = {}
+        for tool in self.tools.values():
+            out.setdefault(tool.spec.toolset, []).append(tool)
+        return out
+
+    async def execute(self, tool: GeneratedTool, arguments: Mapping[str, Any] | None, env: CallEnv) -> Outcome:
+        """Validate, build the request from each parameter's location, run hook or default."""
+        spec = tool.spec
+        args = validate_arguments(spec, tool.schema, arguments)
+        call = build_call(spec, args, env)
+        if spec.hook is not None:
+            outcome = await HOOKS[spec.hook](call)
+        else:
+            outcome = await run_default(call)
+        if outcome.binary is not None:
+            outcome = await save_binary(call, outcome)
+        return outcome
+
+
+def build_call(spec: ToolSpec, args: Mapping[str, Any], env: CallEnv) -> Call:
+    call = Call(
+        client=env.client,
+        tool=spec.name,
+        method=spec.method,
+        path=spec.path,
+        path_args={},
+        query={},
+        body={},
+        form={},
+        local={},
+        public=spec.public,
+        paginated=spec.paginated,
+        binary=spec.response == "binary",
+        deadline=env.deadline,
+        file_roots=env.file_roots,
+    )
+    if env.progress is not None:
+        call.progress = env.progress
+    if env.roots is not None:
+        call.roots = env.roots
+    for param in spec.params:
+        if param.name not in args:
+            continue
+        value = args[param.name]
+        where = param.where
+        if where == "path":
+            call.path_args[param.wire_name] = str(value)
+        elif where == "query":
+            call.query[param.wire_name] = value
+        elif where == "body":
+            call.body[param.wire_name] = value
+        elif where == "form":
+            call.form[param.wire_name] = str(value)
+        else:
+            call.local[param.name] = value
+    missing = [p.name for p in spec.params if p.where == "path" and p.required and p.wire_name not in call.path_args]
+    if missing:
+        raise ArgumentError(f"{missing[0]} is required", field=missing[0])
+    return call
+
+
+def _output_schema(spec: ToolSpec) -> dict[str, Any]:
+    """The result shape where the table knows it: list envelopes; otherwise an object."""
+    if spec.paginated:
+        return {
+            "type": "object",
+            "properties": {"total": {"type": "integer"}, "page": {"type": "integer"}, "per_page": {"type": "integer"}},
+        }
+    return {"type": "object"}

@@ -1,0 +1,215 @@
+"""Webhook helpers: signature checks, a local receiver and its in-memory inbox.
+
+dVersum signs every delivery with `X-Dversum-Signature: sha256=<hex>`, the HMAC-SHA256 of
+the raw request body under the subscription's secret, and marks it with an
+`Idempotency-Key` (retries repeat the key). The secret is read only from the environment
+(`DVERSUM_WEBHOOK_SECRET`), never from a flag, because flags are visible in `ps`.
+
+The commands `dversum-mcp webhook verify|listen` live in `cli/webhook.py`.
+
+`WebhookInbox` is the event store behind `listen`, kept separate so the MCP server can reuse
+it (e.g. as the resource `dversum://webhooks/events`): `add()` de-duplicates by
+`Idempotency-Key`, `events()` returns what is kept, `on_event` callbacks see each new event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import threading
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = [
+    "IDEMPOTENCY_HEADER",
+    "SECRET_ENV",
+    "SIGNATURE_HEADER",
+    "WebhookInbox",
+    "is_loopback_host",
+    "sign",
+    "verify_webhook_signature",
+    "webhook_app",
+]
+
+log = logging.getLogger("dversum_mcp.transports.webhook_inbox")
+
+SECRET_ENV = "DVERSUM_WEBHOOK_SECRET"  # noqa: S105 - the variable's name, not a secret
+SIGNATURE_HEADER = "X-Dversum-Signature"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+EVENT_HEADER = "X-Dversum-Event"
+MAX_BODY_BYTES = 5 * 1024 * 1024
+_PREFIX = "sha256="
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+# ---- signatures -------------------------------------------------------------------------------
+def _key(secret: str | bytes) -> bytes:
+    return secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+
+
+def sign(secret: str | bytes, body: bytes) -> str:
+    """The `X-Dversum-Signature` value for `body`: `sha256=<lowercase hex>`."""
+    return _PREFIX + hmac.new(_key(secret), body, hashlib.sha256).hexdigest()
+
+
+def verify_webhook_signature(secret: str | bytes, body: bytes, signature_header: str) -> bool:
+    """True if `signature_header` is `sha256=<hex>` of the HMAC-SHA256 of the raw `body` under `secret`.
+
+    Constant-time comparison; hex digits in either case. Anything malformed (no or another
+    algorithm prefix, empty or non-hex digest, wrong length, empty secret, non-bytes body) is
+    False, never an exception.
+    """
+    try:
+        if not isinstance(signature_header, str) or not isinstance(body, bytes | bytearray | memoryview):
+            return False
+        header = signature_header.strip()
+        if header[: len(_PREFIX)].lower() != _PREFIX:
+            return False
+        digest = header[len(_PREFIX) :]
+        if len(digest) != 2 * hashlib.sha256().digest_size or not set(digest) <= _HEX:
+            return False
+        key = _key(secret)
+        if not key:
+            return False  # an empty secret signs nothing worth trusting
+        expected = hmac.new(key, bytes(body), hashlib.sha256).digest()
+        return hmac.compare_digest(bytes.fromhex(digest), expected)
+    except (TypeError, ValueError, UnicodeError):
+        return False
+
+
+# ---- the inbox ---------------------------------------------------------------------------------
+Event = dict[str, Any]
+
+
+class WebhookInbox:
+    """Received webhook events in memory: bounded, de-duplicated by `Idempotency-Key`, observable.
+
+    - `add(headers, body)` → `(stored, event)`: `stored` is False for a repeated
+      `Idempotency-Key` (then `event` is the one stored first, if still kept). Deliveries
+      without the header are always stored.
+    - `events()` → the kept events, oldest first (at most `capacity`; older ones drop out).
+    - `on_event`: callbacks called with each newly stored event (exceptions are logged, not raised).
+
+    An event is `{id, event, idempotency_key, received_at, path, verified, payload}`: `payload`
+    is the parsed JSON body (dVersum sends `{id, event, created_at, data}`), or the body text
+    when it is not JSON. Thread-safe, so the MCP server may read it from another thread.
+    """
+
+    def __init__(self, capacity: int = 1000, remember_keys: int | None = None) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self._events: deque[Event] = deque(maxlen=capacity)
+        self._keys: OrderedDict[str, Event] = OrderedDict()
+        self._remember = max(remember_keys or 10 * capacity, capacity)
+        self._lock = threading.Lock()
+        self.on_event: list[Callable[[Event], None]] = []
+
+    def add(
+        self, headers: Mapping[str, str], body: bytes, *, path: str = "/", verified: bool | None = None
+    ) -> tuple[bool, Event]:
+        lower = {k.lower(): v for k, v in headers.items()}
+        key = lower.get(IDEMPOTENCY_HEADER.lower(), "").strip() or None
+        with self._lock:
+            if key is not None and key in self._keys:
+                self._keys.move_to_end(key)
+                return False, self._keys[key]
+            event = self._event(lower, body, key, path, verified)
+            self._events.append(event)
+            if key is not None:
+                self._keys[key] = event
+                while len(self._keys) > self._remember:
+                    self._keys.popitem(last=False)
+        for callback in list(self.on_event):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("webhook on_event callback failed")
+        return True, event
+
+    def events(self) -> list[Event]:
+        with self._lock:
+            return list(self._events)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._events.clear()
+            self._keys.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._events)
+
+    @staticmethod
+    def _event(headers: Mapping[str, str], body: bytes, key: str | None, path: str, verified: bool | None) -> Event:
+        text = body.decode("utf-8", errors="replace")
+        payload: Any
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            payload = text
+        name = headers.get(EVENT_HEADER.lower())
+        if name is None and isinstance(payload, dict) and isinstance(payload.get("event"), str):
+            name = payload["event"]
+        return {
+            "id": key or str(uuid.uuid4()),
+            "event": name,
+            "idempotency_key": key,
+            "received_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "path": path,
+            "verified": verified,
+            "payload": payload,
+        }
+
+
+# ---- the receiver ------------------------------------------------------------------------------
+def webhook_app(inbox: WebhookInbox, secret: str | bytes | None = None, max_body: int = MAX_BODY_BYTES) -> Any:
+    """A Starlette app taking POST deliveries on any path into `inbox`.
+
+    With a secret, a missing or wrong `X-Dversum-Signature` is answered 401 and not stored.
+    A repeated `Idempotency-Key` is answered 200 with `duplicate: true` (so the sender stops
+    retrying) and not stored again. Bodies over `max_body` bytes get 413.
+    """
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    key = _key(secret) if secret else None
+
+    async def receive(request: Request) -> JSONResponse:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_body:
+            return _error(413, "payload_too_large", f"Body larger than {max_body} bytes")
+        buffer = bytearray()
+        async for chunk in request.stream():
+            buffer += chunk
+            if len(buffer) > max_body:
+                return _error(413, "payload_too_large", f"Body larger than {max_body} bytes")
+        body = bytes(buffer)
+        if key is not None and not verify_webhook_signature(key, body, request.headers.get(SIGNATURE_HEADER, "")):
+            return _error(401, "invalid_signature", f"Missing or wrong {SIGNATURE_HEADER}")
+        stored, event = inbox.add(
+            request.headers, body, path=request.url.path, verified=True if key is not None else None
+        )
+        return JSONResponse({"received": True, "duplicate": not stored, "id": event["id"]})
+
+    def _error(status: int, token: str, message: str) -> JSONResponse:
+        return JSONResponse({"error": token, "message": message}, status_code=status)
+
+    return Starlette(routes=[Route("/{path:path}", receive, methods=["POST"])])
+
+
+def is_loopback_host(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
