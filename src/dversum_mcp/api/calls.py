@@ -8,19 +8,47 @@ all pages with progress, and binary downloads.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from dversum_mcp.api.client import ApiClient, ApiResponse
 from dversum_mcp.api.errors import ApiError, ArgumentError
 
-__all__ = ["MAX_ALL_PAGES_ITEMS", "Binary", "Call", "Outcome", "ProgressFn", "list_key", "run_default"]
+__all__ = [
+    "MAX_ALL_PAGES_ITEMS",
+    "Binary",
+    "Call",
+    "EndpointLookup",
+    "Outcome",
+    "ProgressFn",
+    "fill_path",
+    "list_key",
+    "run_default",
+]
 
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 MAX_ALL_PAGES_ITEMS = 2000
+"""The most items `all_pages` fetches (the table's description of the argument says the same)."""
+
+
+class EndpointLookup(Protocol):
+    """Method and filled path of another table entry, by tool name (`dversum_mcp.tools.endpoints`)."""
+
+    def __call__(self, tool: str, /, **path_params: str) -> tuple[str, str]: ...
+
+
+def fill_path(template: str, path_args: Mapping[str, str]) -> str:
+    """Fill a path template; every value is one percent-encoded segment (ids were validated)."""
+    out = template
+    for name, value in path_args.items():
+        out = out.replace("{" + name + "}", quote(value, safe=""))
+    if "{" in out:
+        missing = out[out.index("{") + 1 : out.index("}")]
+        raise ArgumentError(f"missing path argument for {{{missing}}}")
+    return out
 
 
 async def _no_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -60,6 +88,8 @@ class Call:
     body: dict[str, Any]
     form: dict[str, str]
     local: dict[str, Any]
+    endpoint: EndpointLookup
+    """Method and path of another tool's endpoint, for hooks that make more than one request."""
     public: bool = False
     paginated: bool = False
     binary: bool = False
@@ -68,38 +98,30 @@ class Call:
     roots: Callable[[], Awaitable[list[Path]]] = _no_roots
     file_roots: tuple[Path, ...] = ()
 
-    def url_path(self, path: str | None = None, path_args: dict[str, str] | None = None) -> str:
-        """Fill the path template; every value is one percent-encoded segment (ids were validated)."""
-        template = path if path is not None else self.path
-        if template is None:
+    def url_path(self) -> str:
+        """This tool's own path, filled from its path arguments."""
+        if self.path is None:
             raise RuntimeError(f"tool {self.tool} has no path")
-        out = template
-        for name, value in (path_args if path_args is not None else self.path_args).items():
-            out = out.replace("{" + name + "}", quote(value, safe=""))
-        if "{" in out:
-            missing = out[out.index("{") + 1 : out.index("}")]
-            raise ArgumentError(f"missing path argument for {{{missing}}}")
-        return out
+        return fill_path(self.path, self.path_args)
 
     async def send(
         self,
         method: str | None = None,
         path: str | None = None,
         *,
-        path_args: dict[str, str] | None = None,
         query: dict[str, Any] | None = None,
         body: dict[str, Any] | None = None,
         files: dict[str, tuple[str, bytes, str]] | None = None,
         public: bool | None = None,
     ) -> ApiResponse:
-        """The request (by default exactly the one the table entry describes)."""
+        """The request: by default exactly the one the table entry describes; or `*call.endpoint(tool, …)`."""
         verb = method or self.method
         if verb is None:
             raise RuntimeError(f"tool {self.tool} has no method")
         use_body = self.body if body is None else body
         response = await self.client.request(
             verb,
-            self.url_path(path, path_args),
+            self.url_path() if path is None else path,
             query=self.query if query is None else query,
             json_body=use_body if verb in ("POST", "PUT", "PATCH") and files is None else None,
             form=self.form if files is not None else None,

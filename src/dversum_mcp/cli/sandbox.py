@@ -26,6 +26,8 @@ async def _outbox(settings: Any) -> int:
     import httpx2
 
     from dversum_mcp.cli.backend import SANDBOX_BASE_URL
+    from dversum_mcp.tools.endpoints import Endpoints
+    from dversum_mcp.tools.manifest import load_manifest
     from dversum_sandbox import create_app
 
     seeded = await _seeded(settings)
@@ -36,7 +38,8 @@ async def _outbox(settings: Any) -> int:
             base_url=SANDBOX_BASE_URL,
             headers={"Authorization": f"Bearer {seeded.token}"},
         ) as client:
-            response = await client.get("/sandbox/outbox", params={"per_page": 100})
+            method, path = Endpoints(load_manifest())("read_sandbox_outbox")
+            response = await client.request(method, path, params={"per_page": 100})
             print(json.dumps(response.json(), indent=2, ensure_ascii=False))
     finally:
         await app.aclose()

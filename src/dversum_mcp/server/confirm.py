@@ -26,7 +26,8 @@ from mcp.server.context import ServerRequestContext
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from dversum_mcp.api.client import ApiClient
-from dversum_mcp.api.errors import ApiError, DversumError
+from dversum_mcp.api.errors import ApiError, ArgumentError, DversumError
+from dversum_mcp.tools.endpoints import Endpoints
 from dversum_mcp.tools.manifest import ToolSpec
 from dversum_mcp.tools.registry import GeneratedTool
 from dversum_mcp.tools.schema import validate_arguments
@@ -85,16 +86,10 @@ def _display(resource: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _resource_path(spec: ToolSpec) -> str | None:
-    """The GET path of the resource a tool acts on: the path up to its last placeholder."""
-    if spec.path is None or "{" not in spec.path:
-        return None
-    return spec.path[: spec.path.rindex("}") + 1]
-
-
 class Confirmer:
-    def __init__(self, client: ApiClient) -> None:
+    def __init__(self, client: ApiClient, endpoint: Endpoints) -> None:
         self.client = client
+        self.endpoint = endpoint
         self._key = secrets.token_bytes(32)
 
     async def confirm(
@@ -130,18 +125,14 @@ class Confirmer:
 
     async def question(self, spec: ToolSpec, path_args: Mapping[str, str]) -> str:
         resource: Mapping[str, Any] = {}
-        path = _resource_path(spec)
-        if path is not None:
-            filled = path
-            for name, value in path_args.items():
-                filled = filled.replace("{" + name + "}", value)
-            if "{" not in filled:
-                try:
-                    response = await self.client.request("GET", filled)
-                    if isinstance(response.data, Mapping):
-                        resource = response.data
-                except ApiError:
-                    resource = {}
+        reader = self.endpoint.reader(spec)  # the GET tool of the resource this tool acts on
+        if reader is not None:
+            try:
+                response = await self.client.request(*self.endpoint(reader, **path_args))
+                if isinstance(response.data, Mapping):
+                    resource = response.data
+            except (ApiError, ArgumentError):  # no such resource, or a path argument missing
+                resource = {}
         if spec.confirm and resource:
 
             def fill(match: re.Match[str]) -> str:

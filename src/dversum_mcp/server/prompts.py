@@ -27,6 +27,8 @@ __all__ = ["PromptBook"]
 
 BERLIN = ZoneInfo("Europe/Berlin")
 _INVALID_PARAMS = -32602
+_LOOKUP = {"project": ("list_projects", "get_project"), "client": ("list_clients", "get_client")}
+"""Prompt argument kind → the tools that search and read it."""
 
 _PROMPTS = [
     types.Prompt(
@@ -70,6 +72,7 @@ class PromptBook:
     def __init__(self, client: ApiClient, registry: Registry) -> None:
         self.client = client
         self.registry = registry
+        self.endpoint = registry.endpoint
 
     def listing(self) -> list[types.Prompt]:
         return list(_PROMPTS)
@@ -77,8 +80,9 @@ class PromptBook:
     async def _find(self, kind: str, value: str) -> dict[str, Any]:
         """A project/client by id or by (case-insensitive) name."""
         plural = f"{kind}s"
+        listing, reading = _LOOKUP[kind]
         try:
-            response = await self.client.request("GET", f"/{plural}", query={"search": value, "per_page": 20})
+            response = await self.client.request(*self.endpoint(listing), query={"search": value, "per_page": 20})
         except ApiError as exc:
             raise MCPError(_INVALID_PARAMS, f"Could not look up {kind} {value!r}: {exc.message}") from None
         items = [
@@ -88,7 +92,7 @@ class PromptBook:
         found = (exact or items)[0] if exact or items else None
         if found is None and ID_PATTERN.match(value):  # maybe an id the search does not match
             try:
-                data = (await self.client.request("GET", f"/{plural}/{value}")).data
+                data = (await self.client.request(*self.endpoint(reading, id=value))).data
                 found = data if isinstance(data, dict) else None
             except ApiError:
                 found = None
@@ -97,11 +101,13 @@ class PromptBook:
         return dict(found)
 
     async def complete(self, argument: str, prefix: str) -> list[str]:
-        kind = {"project": "project", "client": "client"}.get(argument)
+        kind = argument if argument in _LOOKUP else None
         if kind is None:
             return []
         try:
-            response = await self.client.request("GET", f"/{kind}s", query={"search": prefix, "per_page": 20})
+            response = await self.client.request(
+                *self.endpoint(_LOOKUP[kind][0]), query={"search": prefix, "per_page": 20}
+            )
         except ApiError:
             return []
         items = response.data.get(f"{kind}s", []) if isinstance(response.data, dict) else []
@@ -161,7 +167,7 @@ class PromptBook:
         query: dict[str, Any] = {"status": "overdue", "per_page": 100}
         if args.get("client"):
             query["client_id"] = (await self._find("client", args["client"]))["id"]
-        data = (await self.client.request("GET", "/invoices", query=query)).data or {}
+        data = (await self.client.request(*self.endpoint("list_invoices"), query=query)).data or {}
         invoices = data.get("invoices", []) if isinstance(data, dict) else []
         return (
             "Draft payment reminders for these overdue invoices, in German (Sie-Form), polite and factual: "
@@ -172,7 +178,8 @@ class PromptBook:
 
     async def _status(self, project_arg: str) -> str:
         project = await self._find("project", project_arg)
-        tasks = (await self.client.request("GET", f"/projects/{project['id']}/tasks", query={"per_page": 100})).data
+        listing = self.endpoint("list_project_tasks", id=project["id"])
+        tasks = (await self.client.request(*listing, query={"per_page": 100})).data
         now = datetime.now(UTC)
         summary = await self._summary(now - timedelta(days=30), now, project["id"])
         return (
@@ -183,8 +190,8 @@ class PromptBook:
 
     async def _notes(self, project_arg: str, notes: str) -> str:
         project = await self._find("project", project_arg)
-        columns = (await self.client.request("GET", f"/projects/{project['id']}/columns")).data
-        users = (await self.client.request("GET", "/users", query={"per_page": 100})).data
+        columns = (await self.client.request(*self.endpoint("list_project_columns", id=project["id"]))).data
+        users = (await self.client.request(*self.endpoint("list_users"), query={"per_page": 100})).data
         return (
             f"Turn these meeting notes into tasks in the project {project.get('name')} (id {project['id']}). "
             "Propose a list first (title, assignee, due date YYYY-MM-DD, column); after I confirm, create each with "

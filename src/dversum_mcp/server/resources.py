@@ -22,6 +22,7 @@ from mcp.shared.exceptions import MCPError
 
 from dversum_mcp.api.client import ApiClient
 from dversum_mcp.api.errors import ApiError
+from dversum_mcp.tools.endpoints import Endpoints
 from dversum_mcp.tools.schema import ID_PATTERN
 
 __all__ = ["RESOURCE_NOT_FOUND", "ResourceCatalog", "page_uri"]
@@ -42,8 +43,14 @@ def page_uri(page_id: str) -> str:
 
 
 class ResourceCatalog:
-    def __init__(self, client: ApiClient, webhook_events: Callable[[], list[dict[str, Any]]] | None = None) -> None:
+    def __init__(
+        self,
+        client: ApiClient,
+        endpoint: Endpoints,
+        webhook_events: Callable[[], list[dict[str, Any]]] | None = None,
+    ) -> None:
         self.client = client
+        self.endpoint = endpoint
         self.webhook_events = webhook_events
 
     def templates(self) -> list[types.ResourceTemplate]:
@@ -87,7 +94,7 @@ class ResourceCatalog:
                 )
             )
         try:
-            response = await self.client.request("GET", "/pages", query={"per_page": 100})
+            response = await self.client.request(*self.endpoint("list_pages"), query={"per_page": 100})
         except ApiError:
             return out
         pages = response.data.get("pages", []) if isinstance(response.data, dict) else []
@@ -116,26 +123,26 @@ class ResourceCatalog:
         raise MCPError(RESOURCE_NOT_FOUND, f"Unknown resource {uri}; see resources/templates/list")
 
     async def _read(
-        self, kind: str, uri: str, groups: tuple[str | Any, ...]
+        self, kind: str, uri: str, groups: tuple[str, ...]
     ) -> list[types.TextResourceContents | types.BlobResourceContents]:
         if kind == "tree":
-            data = (await self.client.request("GET", "/pages/tree")).data
+            data = (await self.client.request(*self.endpoint("get_page_tree"))).data
             return [types.TextResourceContents(uri=uri, mime_type="application/json", text=_json(data))]
         if kind == "page":
             from dversum_prosemirror import doc_to_markdown
 
-            page = (await self.client.request("GET", f"/pages/{groups[0]}")).data or {}
+            page = (await self.client.request(*self.endpoint("get_page", id=groups[0]))).data or {}
             content = page.get("content") if isinstance(page, dict) else None
             body = doc_to_markdown(content) if isinstance(content, dict) else str(content or "")
             title = page.get("title") if isinstance(page, dict) else None
             text = f"# {title}\n\n{body}" if title and not body.lstrip().startswith("# ") else body
             return [types.TextResourceContents(uri=uri, mime_type="text/markdown", text=text)]
         if kind == "pdf":
-            response = await self.client.request("GET", f"/invoices/{groups[0]}/pdf")
+            response = await self.client.request(*self.endpoint("download_invoice_pdf", id=groups[0]))
             blob = base64.b64encode(response.content).decode("ascii")
             return [types.BlobResourceContents(uri=uri, mime_type="application/pdf", blob=blob)]
         if kind == "client":
-            data = (await self.client.request("GET", f"/clients/{groups[0]}")).data
+            data = (await self.client.request(*self.endpoint("get_client", id=groups[0]))).data
             return [types.TextResourceContents(uri=uri, mime_type="application/json", text=_json(data))]
         events = self.webhook_events() if self.webhook_events is not None else []
         return [types.TextResourceContents(uri=uri, mime_type="application/json", text=_json({"events": events}))]

@@ -86,8 +86,8 @@ class ServerState:
 
     def __post_init__(self) -> None:
         self.index = SearchIndex(self.registry.tools.values())
-        self.confirmer = Confirmer(self.client)
-        self.resources = ResourceCatalog(self.client, self.webhook_events)
+        self.confirmer = Confirmer(self.client, self.registry.endpoint)
+        self.resources = ResourceCatalog(self.client, self.registry.endpoint, self.webhook_events)
         self.prompts = PromptBook(self.client, self.registry)
         if self.client.on_request is None:
             self.client.on_request = _collect

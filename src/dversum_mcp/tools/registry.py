@@ -15,11 +15,12 @@ from typing import Any
 
 import mcp_types as types
 
-from dversum_mcp.api.calls import Call, Outcome, ProgressFn, run_default
+from dversum_mcp.api.calls import Call, EndpointLookup, Outcome, ProgressFn, run_default
 from dversum_mcp.api.client import ApiClient
 from dversum_mcp.api.errors import ArgumentError
 from dversum_mcp.api.hooks import HOOKS
 from dversum_mcp.api.hooks.files import save_binary
+from dversum_mcp.tools.endpoints import Endpoints
 from dversum_mcp.tools.manifest import TOOLSET_ORDER, Manifest, ToolSpec, load_manifest
 from dversum_mcp.tools.schema import input_schema, validate_arguments
 
@@ -101,6 +102,8 @@ class Registry:
     def __init__(self, manifest: Manifest | None = None, *, output_schemas: bool = False) -> None:
         self.manifest = manifest or load_manifest(known_hooks=HOOKS)
         self.output_schemas = output_schemas
+        self.endpoint = Endpoints(self.manifest)
+        """Method and path by tool name (resources, prompts, confirmations and hooks use it)."""
         self.tools: dict[str, GeneratedTool] = {}
         for spec in self.manifest.tools:
             schema = input_schema(spec, self.manifest)
@@ -153,7 +156,7 @@ class Registry:
         """Validate, build the request from each parameter's location, run hook or default."""
         spec = tool.spec
         args = validate_arguments(spec, tool.schema, arguments)
-        call = build_call(spec, args, env)
+        call = build_call(spec, args, env, self.endpoint)
         if spec.hook is not None:
             outcome = await HOOKS[spec.hook](call)
         else:
@@ -163,7 +166,7 @@ class Registry:
         return outcome
 
 
-def build_call(spec: ToolSpec, args: Mapping[str, Any], env: CallEnv) -> Call:
+def build_call(spec: ToolSpec, args: Mapping[str, Any], env: CallEnv, endpoint: EndpointLookup) -> Call:
     call = Call(
         client=env.client,
         tool=spec.name,
@@ -174,6 +177,7 @@ def build_call(spec: ToolSpec, args: Mapping[str, Any], env: CallEnv) -> Call:
         body={},
         form={},
         local={},
+        endpoint=endpoint,
         public=spec.public,
         paginated=spec.paginated,
         binary=spec.response == "binary",

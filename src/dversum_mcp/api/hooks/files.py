@@ -128,7 +128,7 @@ async def download_file(call: Call) -> Outcome:
     url = data.get("url")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise ApiError(link.status, "invalid_response", "The API returned no download URL")
-    meta = await call.send("GET", "/storage/files/{id}", path_args=call.path_args, query={})
+    meta = await call.send(*call.endpoint("get_file", id=call.path_args["id"]), query={})
     info = meta.data if isinstance(meta.data, dict) else {}
     response = await call.client.request("GET", "", absolute_url=url, public=True, deadline=call.deadline)
     filename = Path(str(info.get("name") or f"file-{call.path_args.get('id')}")).name

@@ -51,7 +51,7 @@ def _page_view(page: dict[str, Any], fmt: str) -> dict[str, Any]:
 
 
 async def _fetch(call: Call) -> dict[str, Any]:
-    response = await call.send("GET", "/pages/{id}", query={})
+    response = await call.send(*call.endpoint("get_page", id=call.path_args["id"]), query={})
     if not isinstance(response.data, dict):
         raise ApiError(response.status, "invalid_response", "The API returned no page")
     return response.data
@@ -106,7 +106,8 @@ async def _rewrite_now(call: Call, edit: str) -> Outcome:
             new_doc = insert_markdown_after_heading(current, str(call.local.get("heading", "")), markdown)
     except ProseMirrorError as exc:
         raise ArgumentError(str(exc), field="heading") from None
-    response = await call.send("PUT", "/pages/{id}/content", query={}, body={"content": new_doc})
+    endpoint = call.endpoint("replace_page_content", id=call.path_args["id"])
+    response = await call.send(*endpoint, query={}, body={"content": new_doc})
     updated = response.data if isinstance(response.data, dict) else page
     return Outcome(_page_view(updated, "markdown"))
 

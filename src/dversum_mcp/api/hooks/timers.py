@@ -113,7 +113,7 @@ def _with_duration(entry: dict[str, Any]) -> dict[str, Any]:
 
 async def _running(call: Call) -> dict[str, Any] | None:
     try:
-        response = await call.send("GET", "/time-entries/running", path_args={}, query={})
+        response = await call.send(*call.endpoint("get_running_timer"), query={})
     except ApiError as exc:
         if exc.status == 404:
             return None
@@ -122,7 +122,7 @@ async def _running(call: Call) -> dict[str, Any] | None:
 
 
 async def _stop(call: Call, entry_id: str) -> dict[str, Any]:
-    response = await call.send("POST", "/time-entries/{id}/stop", path_args={"id": entry_id}, query={}, body={})
+    response = await call.send(*call.endpoint("stop_timer", id=entry_id), query={}, body={})
     data = response.data
     return _with_duration(data) if isinstance(data, dict) else {"id": entry_id}
 

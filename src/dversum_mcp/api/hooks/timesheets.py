@@ -122,7 +122,7 @@ async def summarize_time(call: Call, now: Callable[[], datetime] = lambda: datet
     entries: list[dict[str, Any]] = []
     page = 1
     while len(entries) < _MAX_ENTRIES:
-        response = await call.send("GET", "/time-entries", path_args={}, query={**query, "page": page})
+        response = await call.send(*call.endpoint("list_time_entries"), query={**query, "page": page})
         data = response.data if isinstance(response.data, dict) else {}
         chunk = data.get("time_entries", [])
         entries.extend(e for e in chunk if isinstance(e, dict))
