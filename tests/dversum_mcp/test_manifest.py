@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from dversum_mcp.api.errors import ManifestError
 from dversum_mcp.api.hooks import HOOKS
-from dversum_mcp.tools.manifest import load_manifest, manifest_dir
+from dversum_mcp.tools.manifest import ManifestError, load_manifest, manifest_dir
 from dversum_mcp.tools.registry import Registry
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
@@ -187,3 +186,15 @@ def test_unknown_hook_fails(tmp_path: Path) -> None:
     path.write_text(path.read_text(encoding="utf-8").replace('hook = "stop_timer"', 'hook = "stop_timerz"'))
     with pytest.raises(ManifestError, match=r"time\.toml, tool 'stop_timer': unknown hook"):
         load_manifest(root, known_hooks=HOOKS)
+
+
+def test_every_table_key_is_documented_in_the_tables_readme() -> None:
+    from dversum_mcp.tools.manifest import ParamSpec, _RawFile, _RawTool, _RawToolset
+
+    readme = (manifest_dir() / "README.md").read_text(encoding="utf-8")
+    keys = set()
+    for model in (_RawFile, _RawTool, _RawToolset, ParamSpec):
+        keys |= {info.alias or name for name, info in model.model_fields.items()}
+    spelled = ("{} =", "`{}`", "[{}]")  # a key, a key in prose, a table ([toolset], [[tool]])
+    undocumented = sorted(k for k in keys if not any(form.format(k) in readme for form in spelled))
+    assert undocumented == []

@@ -11,7 +11,7 @@ from openapi_spec_validator import validate
 
 from dversum_mcp.cli.main import main
 from dversum_mcp.tools.manifest import load_manifest
-from dversum_mcp.tools.openapi import SANDBOX_TOOLSET, SERVER_URL, build_openapi
+from dversum_mcp.tools.openapi import SERVER_URL, build_openapi
 
 METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -51,7 +51,7 @@ def test_valid_openapi_31(doc: dict[str, Any]) -> None:
 
 def _api_tools() -> list[Any]:
     """Tools with an endpoint of the real API (not composite, not sandbox-only)."""
-    return [t for t in load_manifest().tools if t.method and t.path and t.toolset != SANDBOX_TOOLSET]
+    return [t for t in load_manifest().tools if t.method and t.path and not t.sandbox_only]
 
 
 def test_every_table_endpoint_is_one_operation(doc: dict[str, Any]) -> None:
@@ -192,7 +192,7 @@ def test_errors_and_rate_limit_headers(doc: dict[str, Any]) -> None:
 
 
 def test_sandbox_only_endpoints(doc: dict[str, Any]) -> None:
-    sandbox_tools = [t for t in load_manifest().tools if t.toolset == SANDBOX_TOOLSET and t.method]
+    sandbox_tools = [t for t in load_manifest().tools if t.sandbox_only and t.method]
     assert all(t.path not in doc["paths"] for t in sandbox_tools)
     with_sandbox = build_openapi(include_sandbox=True)
     validate(with_sandbox)
@@ -206,7 +206,7 @@ def test_sandbox_only_endpoints(doc: dict[str, Any]) -> None:
 
 def test_tags_per_toolset(doc: dict[str, Any]) -> None:
     names = [t["name"] for t in doc["tags"]]
-    assert names == [ts.name for ts in load_manifest().toolsets if ts.name != SANDBOX_TOOLSET]
+    assert names == [ts.name for ts in load_manifest().toolsets if not ts.sandbox_only]
     used = {op["tags"][0] for op in _operations(doc).values()}
     assert used == set(names)
 

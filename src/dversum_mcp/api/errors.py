@@ -2,8 +2,9 @@
 
     DversumError                 anticipated failure; becomes a tool result with isError
     ├── ApiError                 the API (or the network to it) failed: status, field, retryable
-    ├── ArgumentError            the call's arguments are invalid; no request was sent
-    └── ManifestError            the endpoint table is malformed (raised at start-up, names file + entry)
+    └── ArgumentError            the call's arguments are invalid; no request was sent
+
+A malformed endpoint table is no tool result: `tools.manifest.ManifestError` stops the start-up.
 
 Misuse of our own code raises TypeError/RuntimeError instead, so `except DversumError` never
 hides a bug. `error_payload` is the single mapping to the structured result the model sees.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ApiError", "ArgumentError", "DversumError", "ManifestError", "error_payload"]
+__all__ = ["ApiError", "ArgumentError", "DversumError", "error_payload"]
 
 
 class DversumError(Exception):
@@ -61,12 +62,6 @@ class ArgumentError(DversumError):
     def __init__(self, message: str, *, field: str | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.field = field
-
-
-class ManifestError(DversumError):
-    """The endpoint table is malformed; raised at start-up, naming the file and the entry."""
-
-    code = "manifest_error"
 
 
 def error_payload(exc: DversumError) -> dict[str, Any]:

@@ -141,9 +141,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _state_parts(settings: Settings) -> tuple[Any, Any]:
+    from dversum_mcp.tools.manifest import ManifestError
     from dversum_mcp.tools.registry import Registry, Selection, SelectionError
 
-    registry = Registry(output_schemas=settings.output_schemas)
+    try:
+        registry = Registry(output_schemas=settings.output_schemas)
+    except ManifestError as exc:
+        print(f"dversum-mcp: the endpoint table is malformed: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     selection = Selection(
         toolsets=settings.toolsets,
         tools=settings.tools,

@@ -20,7 +20,7 @@ from typing import Any
 
 import mcp_types as types
 
-from dversum_mcp.tools.manifest import TOOLSET_ORDER, ToolsetSpec
+from dversum_mcp.tools.manifest import ToolsetSpec, default_manifest
 from dversum_mcp.tools.registry import GeneratedTool
 
 __all__ = ["DYNAMIC_ONLY", "META_TOOLS", "MetaTool", "SearchIndex", "tokenize"]
@@ -332,7 +332,7 @@ META_TOOLS: dict[str, MetaTool] = {
             "List a toolset's tools directly (dynamic mode); clients that ignore list changes use call_*_tool.",
             {
                 "type": "object",
-                "properties": {"toolset": {"type": "string", "enum": list(TOOLSET_ORDER)}},
+                "properties": {"toolset": {"type": "string", "enum": [t.name for t in default_manifest().toolsets]}},
                 "required": ["toolset"],
             },
             read_only=False,

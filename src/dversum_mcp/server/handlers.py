@@ -41,7 +41,7 @@ def _listed(state: ServerState, ctx: ServerRequestContext[Any, Any]) -> list[typ
     if state.dynamic:
         enabled = state.enabled.get(session_key(ctx), set())
         tools = [t for t in state.registry.tools.values() if t.spec.toolset in enabled and selection.allows(t.spec)]
-        tools += [t for t in state.registry.listed(selection) if t.spec.toolset == "sandbox"]
+        tools += [t for t in state.registry.listed(selection) if t.spec.sandbox_only]
     else:
         tools = state.registry.listed(selection)
     return out + [t.definition for t in tools]

@@ -26,7 +26,6 @@ from dversum_mcp.server.confirm import NeedsInput
 from dversum_mcp.server.discovery import META_TOOLS
 from dversum_mcp.server.meta import MetaCall, run_meta, unknown_tool
 from dversum_mcp.server.render import ToolResult, render_error, render_outcome, render_unexpected
-from dversum_mcp.server.resources import page_uri
 from dversum_mcp.server.state import REQUESTS, ServerState, request_selection, session_key
 from dversum_mcp.tools.registry import CallEnv, GeneratedTool, Selection
 
@@ -143,14 +142,15 @@ class ToolCalls:
         return await self._run(ctx, tool, params.arguments, deadline, params)
 
     async def _notify_page(self, ctx: ServerRequestContext[Any, Any], tool: GeneratedTool, outcome: Outcome) -> None:
-        """Tell subscribers of dversum://pages/{id} that the page changed."""
-        if tool.spec.toolset != "pages" or tool.spec.read_only:
+        """Tell subscribers of the resource a write changed (the toolset's `updates_resource`, e.g. a page)."""
+        template = tool.spec.updates_resource
+        if template is None or tool.spec.read_only:
             return
-        page_id = outcome.data.get("id")
+        resource_id = outcome.data.get("id")
         subscribed = self.state.subscriptions.get(session_key(ctx), set())
-        if isinstance(page_id, str) and page_uri(page_id) in subscribed:
+        if isinstance(resource_id, str) and (uri := template.replace("{id}", resource_id)) in subscribed:
             try:
-                await ctx.session.send_resource_updated(page_uri(page_id))
+                await ctx.session.send_resource_updated(uri)
             except Exception:
                 log.debug("resources/updated not delivered", exc_info=True)
 

@@ -2,7 +2,7 @@
 
 Loading expands the table's shorthands (`path_params`, `include`/`partial`, `paginated`,
 `response = "binary"`) into explicit `ParamSpec`s, and checks everything a tool needs:
-unique names, known types/hooks/toolsets, path placeholders that match, explicit
+unique names, known types/hooks, unique toolset order, path placeholders that match, explicit
 annotations that agree with the method. Any problem raises `ManifestError` naming the
 file and the entry; nothing is warned about and kept.
 """
@@ -19,42 +19,34 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dversum_mcp.api.errors import ManifestError
+from dversum_mcp.api.calls import MAX_ALL_PAGES_ITEMS
 
 __all__ = [
-    "TOOLSET_ORDER",
     "Manifest",
+    "ManifestError",
     "ParamSpec",
     "ToolSpec",
     "ToolsetSpec",
+    "check_hooks",
+    "default_manifest",
     "load_manifest",
     "manifest_dir",
 ]
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-TOOLSET_ORDER = (
-    "clients",
-    "projects",
-    "tasks",
-    "time",
-    "invoices",
-    "quotes",
-    "contracts",
-    "calendar",
-    "pages",
-    "storage",
-    "bookings",
-    "absences",
-    "webhooks",
-    "users",
-    "sandbox",
-)
 ParamType = Literal[
     "string", "integer", "number", "boolean", "array", "object", "id", "ids", "date", "datetime", "cents", "slug"
 ]
 Location = Literal["path", "query", "body", "form", "local"]
 _SCALARS = {"string", "integer", "number", "boolean"}
+
+
+class ManifestError(Exception):
+    """The endpoint table is malformed: a start-up error (the server does not start), never a tool result.
+
+    Raised by `load_manifest`, naming the file and the entry; the CLI prints it and exits.
+    """
 
 
 class _Strict(BaseModel):
@@ -116,6 +108,7 @@ class _RawTool(_Strict):
     include: str | None = None
     partial: bool = False
     confirm: str | None = None
+    status: Literal[200, 201] = 200
     params: tuple[ParamSpec, ...] = ()
 
 
@@ -123,6 +116,9 @@ class _RawToolset(_Strict):
     name: str
     title: str
     description: str
+    order: int
+    sandbox_only: bool = False
+    updates_resource: str | None = None
 
 
 class _RawFile(_Strict):
@@ -136,6 +132,9 @@ class ToolsetSpec:
     name: str
     title: str
     description: str
+    order: int = 0
+    sandbox_only: bool = False
+    updates_resource: str | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +158,12 @@ class ToolSpec:
     file: str
     confirm: str | None = None
     """Confirmation question for destructive tools, with {field} / {field|eur} from the target resource."""
+    status: int = 200
+    """The API's success status (201 for a POST that creates something; DELETE answers 204 regardless)."""
+    sandbox_only: bool = False
+    """From the toolset: only the local sandbox serves it (listed and callable on the sandbox only)."""
+    updates_resource: str | None = None
+    """From the toolset: the resource URI (with `{id}` of the result) a write changes, for subscribers."""
 
     @property
     def read_only(self) -> bool:
@@ -187,7 +192,12 @@ _PAGE = (
     ParamSpec.model_validate({"name": "page", "type": "integer", "in": "query", "minimum": 1}),
     ParamSpec.model_validate({"name": "per_page", "type": "integer", "in": "query", "minimum": 1, "maximum": 100}),
     ParamSpec.model_validate(
-        {"name": "all_pages", "type": "boolean", "in": "local", "description": "Fetch every page (up to 2,000 items)"}
+        {
+            "name": "all_pages",
+            "type": "boolean",
+            "in": "local",
+            "description": f"Fetch every page (up to {MAX_ALL_PAGES_ITEMS:,} items)",
+        }
     ),
 )
 _BINARY = (
@@ -278,6 +288,8 @@ def _check_annotations(raw: _RawTool, file: str) -> None:
             raise _fail(file, raw.name, "a tool without method/path needs a hook")
     elif raw.path is None:
         raise _fail(file, raw.name, "method given without path")
+    if raw.status == 201 and raw.method != "POST":
+        raise _fail(file, raw.name, "status = 201 is for POSTs that create something")
     if raw.method is not None and raw.method != "GET" and ann.readOnlyHint:
         raise _fail(file, raw.name, f"{raw.method} tool cannot be readOnlyHint = true")
     if raw.method == "GET" and not ann.readOnlyHint:
@@ -309,12 +321,26 @@ def _load_types(path: Path) -> dict[str, dict[str, Any]]:
     return types
 
 
+def check_hooks(manifest: Manifest, known_hooks: Iterable[str]) -> None:
+    """Every tool's hook is one of `known_hooks`."""
+    hooks = set(known_hooks)
+    for tool in manifest.tools:
+        if tool.hook is not None and tool.hook not in hooks:
+            raise _fail(tool.file, tool.name, f"unknown hook {tool.hook!r}")
+
+
+@cache
+def default_manifest() -> Manifest:
+    """The installed table, loaded once per process (registry, discovery and exports share it)."""
+    return load_manifest()
+
+
 def load_manifest(directory: Path | None = None, known_hooks: Iterable[str] | None = None) -> Manifest:
     """Load and validate every toolset file; `known_hooks` (if given) must contain each tool's hook."""
     root = directory or manifest_dir()
     types = _load_types(root / "_types.toml")
-    hooks = None if known_hooks is None else set(known_hooks)
     toolsets: list[ToolsetSpec] = []
+    orders: dict[int, str] = {}
     tools: list[ToolSpec] = []
     seen: dict[str, str] = {}
     files = sorted(p for p in root.glob("*.toml") if not p.name.startswith("_"))
@@ -329,16 +355,25 @@ def load_manifest(directory: Path | None = None, known_hooks: Iterable[str] | No
             raise _fail(path.name, _entry_of(exc, path), _pydantic_message(exc)) from None
         if data.toolset.name != path.stem:
             raise _fail(path.name, None, f"toolset name {data.toolset.name!r} must match the file name")
-        if data.toolset.name not in TOOLSET_ORDER:
-            raise _fail(path.name, None, f"unknown toolset {data.toolset.name!r}")
-        toolsets.append(ToolsetSpec(data.toolset.name, data.toolset.title, data.toolset.description))
+        toolset = data.toolset
+        if toolset.order in orders:
+            raise _fail(path.name, None, f"toolset order {toolset.order} is also {orders[toolset.order]}'s")
+        orders[toolset.order] = path.name
+        toolsets.append(
+            ToolsetSpec(
+                toolset.name,
+                toolset.title,
+                toolset.description,
+                toolset.order,
+                toolset.sandbox_only,
+                toolset.updates_resource,
+            )
+        )
         for raw in data.tool:
             if not NAME.match(raw.name):
                 raise _fail(path.name, raw.name, "name must match ^[a-z][a-z0-9_]{0,47}$")
             if raw.name in seen:
                 raise _fail(path.name, raw.name, f"duplicate tool name (also in {seen[raw.name]})")
-            if raw.hook is not None and hooks is not None and raw.hook not in hooks:
-                raise _fail(path.name, raw.name, f"unknown hook {raw.hook!r}")
             _check_annotations(raw, path.name)
             params = _expand(raw, data.fields, path.name)
             for param in params:
@@ -366,17 +401,18 @@ def load_manifest(directory: Path | None = None, known_hooks: Iterable[str] | No
                     params=params,
                     file=path.name,
                     confirm=raw.confirm,
+                    status=raw.status,
+                    sandbox_only=toolset.sandbox_only,
+                    updates_resource=toolset.updates_resource,
                 )
             )
-    order = {name: i for i, name in enumerate(TOOLSET_ORDER)}
-    toolsets.sort(key=lambda t: order[t.name])
+    order = {t.name: t.order for t in toolsets}
+    toolsets.sort(key=lambda t: t.order)
     tools.sort(key=lambda t: (order[t.toolset], t.name))
-    return Manifest(tuple(toolsets), tuple(tools), types)
-
-
-@cache
-def _cached_default() -> Manifest:
-    return load_manifest()
+    manifest = Manifest(tuple(toolsets), tuple(tools), types)
+    if known_hooks is not None:
+        check_hooks(manifest, known_hooks)
+    return manifest
 
 
 def _entry_of(exc: ValidationError, path: Path) -> str | None:

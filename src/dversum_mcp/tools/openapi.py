@@ -9,7 +9,7 @@ params by location (`local` params are MCP-only and left out); responses are gen
 table does not describe response fields), but their envelopes, status codes, error shape and
 rate-limit headers follow the reference and `docs/sandbox-contract.md`.
 `x-source` says whether the endpoint is in the reference (`documented`) or `inferred`.
-Sandbox-only endpoints (toolset `sandbox`) are left out unless asked for.
+Sandbox-only endpoints (a toolset with `sandbox_only = true`) are left out unless asked for.
 
     dversum-mcp openapi [-o FILE]   # JSON on stdout, or into FILE
 """
@@ -24,27 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from dversum_mcp import __version__
-from dversum_mcp.tools.manifest import TOOLSET_ORDER, Manifest, ParamSpec, ToolSpec, load_manifest
+from dversum_mcp.tools.manifest import Manifest, ParamSpec, ToolSpec, load_manifest
 from dversum_mcp.tools.schema import ID_PATTERN, SLUG_PATTERN
 
-__all__ = ["OPENAPI_VERSION", "SANDBOX_TOOLSET", "SERVER_URL", "build_openapi", "param_schema", "write_openapi"]
+__all__ = ["OPENAPI_VERSION", "SERVER_URL", "build_openapi", "param_schema", "write_openapi"]
 
 OPENAPI_VERSION = "3.1.0"
 SERVER_URL = "https://api.dversum.com/api/v1"
 
 _METHOD_ORDER = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _PLACEHOLDER = re.compile(r"\{[^}]+\}")
-# POSTs that do not start with create_ but still make a resource (→ 201, as the API answers).
-_CREATING_POSTS = frozenset(
-    {
-        "book_slot",
-        "convert_quote_to_invoice",
-        "record_invoice_payment",
-        "send_invoice_reminder",
-        "start_timer",
-        "upload_file",
-    }
-)
 _ERRORS: dict[int, tuple[str, str]] = {
     400: ("BadRequest", "Bad request: JSON parse error or missing required field"),
     401: ("Unauthorized", "Missing or invalid token"),
@@ -56,7 +45,6 @@ _ERRORS: dict[int, tuple[str, str]] = {
     429: ("RateLimited", "Rate limit exceeded (120 requests/minute per token); retry after `Retry-After` seconds"),
 }
 _LIST_KEYS = {"/sandbox/outbox": "emails"}  # where the key is not the path's last segment
-SANDBOX_TOOLSET = "sandbox"  # endpoints only the local sandbox serves
 _RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
 
@@ -175,9 +163,7 @@ def _success(primary: ToolSpec, method: str, path: str) -> tuple[str, dict[str, 
     headers = {name: {"$ref": f"#/components/headers/{name}"} for name in _RATE_HEADERS}
     if method == "DELETE":
         return "204", {"description": "Deleted; no content", "headers": headers}
-    status = (
-        "201" if method == "POST" and (primary.name.startswith("create_") or primary.name in _CREATING_POSTS) else "200"
-    )
+    status = str(primary.status)
     if primary.response == "binary":
         media = "application/pdf" if path.endswith("/pdf") else "application/octet-stream"
         headers["Content-Disposition"] = {"$ref": "#/components/headers/Content-Disposition"}
@@ -283,7 +269,7 @@ def _operation(method: str, path: str, tools: list[ToolSpec], types: Mapping[str
     op["x-source"] = "documented" if any(t.source == "documented" for t in tools) else "inferred"
     if others:
         op["x-mcp-tools"] = [t.name for t in others]
-    if primary.toolset == SANDBOX_TOOLSET:
+    if primary.sandbox_only:
         op["x-sandbox-only"] = True
     return op
 
@@ -352,20 +338,21 @@ def build_openapi(
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document: one operation per distinct (method, path) of the endpoint table.
 
-    Sandbox-only endpoints (toolset `sandbox`) are not part of the real API and are left out
+    Sandbox-only endpoints (`sandbox_only` toolsets) are not part of the real API and are left out
     unless `include_sandbox` (then marked `x-sandbox-only: true`).
     """
     manifest = manifest or load_manifest()
     groups: dict[tuple[str, str], list[ToolSpec]] = {}
     for tool in manifest.tools:
-        if tool.toolset == SANDBOX_TOOLSET and not include_sandbox:
+        if tool.sandbox_only and not include_sandbox:
             continue
         if tool.method is not None and tool.path is not None:  # composite tools have no endpoint
             groups.setdefault((tool.method, tool.path), []).append(tool)
-    order = {name: i for i, name in enumerate(TOOLSET_ORDER)}
+    order = {t.name: t.order for t in manifest.toolsets}
     rank: dict[str, int] = {}
     for (_, path), tools in groups.items():
-        rank[path] = min(rank.get(path, len(order)), *(order[t.toolset] for t in tools))
+        best = min(order[t.toolset] for t in tools)
+        rank[path] = min(rank.get(path, best), best)
     paths: dict[str, dict[str, Any]] = {}
     for (method, path), tools in sorted(
         groups.items(), key=lambda kv: (rank[kv[0][1]], kv[0][1], _METHOD_ORDER.index(kv[0][0]))

@@ -21,7 +21,7 @@ from dversum_mcp.api.errors import ArgumentError
 from dversum_mcp.api.hooks import HOOKS
 from dversum_mcp.api.hooks.files import save_binary
 from dversum_mcp.tools.endpoints import Endpoints
-from dversum_mcp.tools.manifest import TOOLSET_ORDER, Manifest, ToolSpec, load_manifest
+from dversum_mcp.tools.manifest import Manifest, ToolSpec, check_hooks, default_manifest
 from dversum_mcp.tools.schema import input_schema, validate_arguments
 
 __all__ = ["GeneratedTool", "Registry", "Selection", "SelectionError"]
@@ -57,7 +57,7 @@ class Selection:
             return False
         if self.documented_only and spec.source != "documented":
             return False
-        return not (spec.toolset == "sandbox" and not self.sandbox)
+        return not (spec.sandbox_only and not self.sandbox)
 
     def lists(self, spec: ToolSpec) -> bool:
         """Is this tool in the listing?"""
@@ -67,7 +67,7 @@ class Selection:
             return True
         if "all" in self.toolsets:
             return True
-        if spec.toolset == "sandbox":
+        if spec.sandbox_only:
             return True
         if not self.toolsets:
             return spec.default
@@ -100,7 +100,10 @@ class CallEnv:
 
 class Registry:
     def __init__(self, manifest: Manifest | None = None, *, output_schemas: bool = False) -> None:
-        self.manifest = manifest or load_manifest(known_hooks=HOOKS)
+        if manifest is None:
+            manifest = default_manifest()
+            check_hooks(manifest, HOOKS)
+        self.manifest = manifest
         self.output_schemas = output_schemas
         self.endpoint = Endpoints(self.manifest)
         """Method and path by tool name (resources, prompts, confirmations and hooks use it)."""
@@ -131,10 +134,10 @@ class Registry:
 
     def check_names(self, selection: Selection) -> None:
         """Unknown toolsets/tools in the configuration are an error, not a silent no-op."""
-        known_sets = set(TOOLSET_ORDER) | {"all"}
-        bad_sets = [t for t in selection.toolsets if t not in known_sets]
+        names = [t.name for t in self.manifest.toolsets]
+        bad_sets = [t for t in selection.toolsets if t not in {*names, "all"}]
         if bad_sets:
-            raise SelectionError(f"unknown toolset(s) {', '.join(bad_sets)}; known: {', '.join(TOOLSET_ORDER)}, all")
+            raise SelectionError(f"unknown toolset(s) {', '.join(bad_sets)}; known: {', '.join(names)}, all")
         bad_tools = [t for t in (*selection.tools, *selection.exclude_tools) if t not in self.tools]
         if bad_tools:
             raise SelectionError(f"unknown tool(s) {', '.join(bad_tools)}; see `dversum-mcp tools`")
