@@ -35,45 +35,19 @@ from ._block_common import (
     sub_parse,
     trim,
 )
+from ._roman import from_roman, to_roman
 
 __all__ = ["ordered_list_rule"]
 
 _OL_QUICK_RE = re.compile(rf"{WS}*([0-9]+|[ivxlcdmIVXLCDM]+|[a-zA-Z]{{1,2}})[.)]{WS}")
-_ROMAN: tuple[tuple[int, str], ...] = (
-    *((1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "xc"), (50, "l")),
-    *((40, "xl"), (10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i")),
-)
-
-
-def _to_roman(num: int) -> str:
-    out = []
-    for value, numeral in _ROMAN:
-        while num >= value:
-            out.append(numeral)
-            num -= value
-    return "".join(out)
-
-
-def _from_roman(marker: str) -> int:
-    lower = marker.lower()
-    index = result = 0
-    while index < len(lower):
-        for value, numeral in _ROMAN:
-            if lower.startswith(numeral, index):
-                result += value
-                index += len(numeral)
-                break
-        else:
-            return 0
-    return result
 
 
 def _marker_type(marker: str) -> str | None:
     if marker.isdigit():
         return None
     if re.fullmatch("[ivxlcdmIVXLCDM]+", marker):
-        value = _from_roman(marker)
-        expected = _to_roman(value) if marker == marker.lower() else _to_roman(value).upper()
+        value = from_roman(marker)
+        expected = to_roman(value) if marker == marker.lower() else to_roman(value).upper()
         if value > 0 and expected == marker:
             return "i" if marker == marker.lower() else "I"
     if re.fullmatch("[a-z]{1,2}", marker):
@@ -88,7 +62,7 @@ def _marker_start(marker: str) -> int:
         return int(marker)
     kind = _marker_type(marker)
     if kind in ("i", "I"):
-        return _from_roman(marker)
+        return from_roman(marker)
     if kind is None:
         return 1
     lower = marker.lower()

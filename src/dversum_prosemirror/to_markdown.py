@@ -14,15 +14,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._md_inline import encode_edges, escape_line_starts, render_inline, render_url
+from ._roman import to_roman
 
 __all__ = ["doc_to_markdown"]
 
 Node = Mapping[str, Any]
 _BULLETS = ("-", "*", "+")
-_ROMAN: tuple[tuple[int, str], ...] = (
-    *((1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "xc"), (50, "l")),
-    *((40, "xl"), (10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i")),
-)
 _LISTS = frozenset({"bulletList", "orderedList", "taskList"})
 
 
@@ -44,15 +41,6 @@ def _indent(text: str, prefix: str, first: str | None = None) -> str:
     return "\n".join(out)
 
 
-def _roman(num: int) -> str:
-    out = []
-    for value, numeral in _ROMAN:
-        while num >= value:
-            out.append(numeral)
-            num -= value
-    return "".join(out)
-
-
 def _alpha(num: int) -> str:
     letters = "abcdefghijklmnopqrstuvwxyz"
     if num <= 26:
@@ -66,7 +54,7 @@ def _marker(kind: object, number: int) -> str:
         text = _alpha(number)
         return (text.upper() if kind == "A" else text) + "."
     if kind in ("i", "I") and number > 0:
-        text = _roman(number)
+        text = to_roman(number)
         return (text.upper() if kind == "I" else text) + "."
     return f"{number}."
 

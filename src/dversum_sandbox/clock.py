@@ -7,7 +7,7 @@ time (overdue invoices, expired quotes, DST weeks) without sleeping.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from dversum_sandbox.errors import validation
@@ -58,7 +58,3 @@ def parse_date(value: object, field: str) -> date:
 
 def today_berlin(now: datetime) -> date:
     return now.astimezone(BERLIN).date()
-
-
-def add_days(day: date, days: int) -> date:
-    return day + timedelta(days=days)

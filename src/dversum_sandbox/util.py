@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, TypeVar, overload
 
 from dversum_sandbox.clock import iso
 from dversum_sandbox.db import Database, Row
 from dversum_sandbox.errors import validation
-from dversum_sandbox.framework import MISSING, Ctx
+from dversum_sandbox.framework import MISSING, Ctx, Missing
 
 __all__ = [
     "check_users",
@@ -35,6 +35,7 @@ __all__ = [
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+T = TypeVar("T")
 
 
 def fold(value: object) -> str | None:
@@ -59,7 +60,7 @@ def fixed_list(key: str, items: list[dict[str, Any]]) -> dict[str, Any]:
     return {key: items, "total": len(items), "page": 1, "per_page": max(len(items), 1)}
 
 
-def nullable(ctx: Ctx, name: str, reader: Callable[[], Any]) -> Any:
+def nullable(ctx: Ctx, name: str, reader: Callable[[], T | Missing]) -> T | Missing | None:
     """For updates: MISSING when absent, None when sent as null (clears the field), else `reader()`."""
     if name not in ctx.body:
         return MISSING
@@ -68,7 +69,7 @@ def nullable(ctx: Ctx, name: str, reader: Callable[[], Any]) -> Any:
     return reader()
 
 
-def optional_text(ctx: Ctx, name: str, max_length: int = 10_000) -> Any:
+def optional_text(ctx: Ctx, name: str, max_length: int = 10_000) -> str | Missing | None:
     """An optional free-text field: absent → MISSING, null or "" → None."""
     value = nullable(ctx, name, lambda: ctx.string(name, max_length=max_length, allow_empty=True))
     if isinstance(value, str) and not value.strip():
@@ -76,7 +77,7 @@ def optional_text(ctx: Ctx, name: str, max_length: int = 10_000) -> Any:
     return value
 
 
-def _instant(name: str, read: Callable[[], Any]) -> Any:
+def _instant(name: str, read: Callable[[], datetime | T]) -> str | T:
     try:
         value = read()
     except OverflowError:
@@ -88,7 +89,11 @@ def _instant(name: str, read: Callable[[], Any]) -> Any:
     return value
 
 
-def instant(ctx: Ctx, name: str, *, required: bool = False) -> Any:
+@overload
+def instant(ctx: Ctx, name: str, *, required: Literal[True]) -> str: ...
+@overload
+def instant(ctx: Ctx, name: str, *, required: bool = ...) -> str | Missing: ...
+def instant(ctx: Ctx, name: str, *, required: bool = False) -> str | Missing:
     """A body date-time as the stored ISO UTC string (MISSING when absent); out-of-range years are a 422."""
     return _instant(name, lambda: ctx.datetime_field(name, required=required))
 
@@ -97,11 +102,10 @@ def q_instant(ctx: Ctx, name: str, *, required: bool = False) -> str | None:
     """A query date-time as an ISO UTC string (None when absent, 422 when required and absent)."""
     if required and ctx.q(name) is None:
         raise validation(name, f"{name} is required (ISO 8601, e.g. 2026-06-01T00:00:00Z)")
-    value: str | None = _instant(name, lambda: ctx.q_datetime(name))
-    return value
+    return _instant(name, lambda: ctx.q_datetime(name))
 
 
-def email_field(ctx: Ctx, name: str) -> Any:
+def email_field(ctx: Ctx, name: str) -> str | Missing | None:
     value = optional_text(ctx, name, max_length=254)
     if isinstance(value, str):
         value = value.strip()
@@ -110,7 +114,7 @@ def email_field(ctx: Ctx, name: str) -> Any:
     return value
 
 
-def color_field(ctx: Ctx, name: str = "color") -> Any:
+def color_field(ctx: Ctx, name: str = "color") -> str | Missing | None:
     value = optional_text(ctx, name, max_length=7)
     if isinstance(value, str):
         if not _COLOR.match(value):

@@ -204,7 +204,6 @@ class ApiClient:
                     ),
                 ) from None
             remaining = response.headers.get("x-ratelimit-remaining")
-            self.limiter.remaining_reported = int(remaining) if remaining and remaining.isdigit() else None
             status = response.status_code
             if status == 429 or status >= 500:
                 retry_after = _retry_after(response.headers.get("retry-after"))

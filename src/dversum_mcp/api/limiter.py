@@ -40,8 +40,6 @@ class RateLimiter:
         self._sleep = sleep
         self._hits: deque[float] = deque()
         self._lock = anyio.Lock()
-        self.remaining_reported: int | None = None
-        """The API's own X-RateLimit-Remaining from the last response (for logs)."""
 
     def _take(self, now: float) -> float | None:
         """Stamp a free slot (returns None) or return the seconds until the oldest stamp frees one."""

@@ -162,10 +162,10 @@ def _reminder_mail(ctx: Ctx, row: Row, client: Row, level: int, fee: int, messag
 
 def send_reminder(ctx: Ctx) -> dict[str, Any]:
     row = load_invoice(ctx)
-    fee = ctx.integer("fee_cents", minimum=0, maximum=100_000_000)
-    message = ctx.string("message", max_length=5000, allow_empty=True)
-    fee = 0 if fee is MISSING else fee
-    message = None if message is MISSING else message
+    fee_sent = ctx.integer("fee_cents", minimum=0, maximum=100_000_000)
+    message_sent = ctx.string("message", max_length=5000, allow_empty=True)
+    fee = 0 if fee_sent is MISSING else fee_sent
+    message = None if message_sent is MISSING else message_sent
     _refuse_settled(row, "reminders")
     if status_of(row, today(ctx)) != "overdue":
         from_day = format_date(row["due_date"], "en")

@@ -134,10 +134,7 @@ def update_absence(ctx: Ctx) -> dict[str, Any]:
     row = ctx.fetch("absences", "absence")
     values = _read_fields(ctx, row)
     values["updated_at"] = ctx.timestamp()
-    ctx.db.update("absences", row["id"], values)
-    out = absence_json(ctx, {**row, **values})
-    ctx.emit("absence.updated", out)
-    return out
+    return ctx.update_and_emit("absences", row, values, absence_json, "absence.updated")
 
 
 def delete_absence(ctx: Ctx) -> None:

@@ -167,10 +167,7 @@ def update_client(ctx: Ctx) -> dict[str, Any]:
     if "email" in values:
         _check_email_free(ctx, values["email"], row["id"])
     values["updated_at"] = ctx.timestamp()
-    ctx.db.update("clients", row["id"], values)
-    out = client_detail(ctx, {**row, **values})
-    ctx.emit("client.updated", out)
-    return out
+    return ctx.update_and_emit("clients", row, values, client_detail, "client.updated")
 
 
 def delete_client(ctx: Ctx) -> None:

@@ -145,10 +145,7 @@ def get_page(ctx: Ctx) -> dict[str, Any]:
 
 def _save(ctx: Ctx, row: Row, values: dict[str, Any]) -> dict[str, Any]:
     values["updated_at"] = ctx.timestamp()
-    ctx.db.update("pages", row["id"], values)
-    out = page_json(ctx, {**row, **values})
-    ctx.emit("page.updated", out)
-    return out
+    return ctx.update_and_emit("pages", row, values, page_json, "page.updated")
 
 
 def update_page(ctx: Ctx) -> dict[str, Any]:

@@ -116,11 +116,7 @@ def update_subtask(ctx: Ctx) -> dict[str, Any]:
     completed = done is True and not row["done"]
     if done is not MISSING and bool(done) != bool(row["done"]):
         values.update(done=int(done), completed_at=values["updated_at"] if done else None)
-    ctx.db.update("subtasks", row["id"], values)
-    out = subtask_json(ctx, {**row, **values})
-    if completed:
-        ctx.emit("subtask.completed", out)
-    return out
+    return ctx.update_and_emit("subtasks", row, values, subtask_json, "subtask.completed" if completed else None)
 
 
 def delete_subtask(ctx: Ctx) -> None:

@@ -214,10 +214,7 @@ def move_task(ctx: Ctx) -> dict[str, Any]:
 def toggle_done(ctx: Ctx) -> dict[str, Any]:
     row = ctx.fetch("tasks", "task")
     values = {**done_values(ctx, not row["done"]), "updated_at": ctx.timestamp()}
-    ctx.db.update("tasks", row["id"], values)
-    out = task_json(ctx, {**row, **values})
-    ctx.emit("task.completed" if values["done"] else "task.updated", out)
-    return out
+    return ctx.update_and_emit("tasks", row, values, task_json, "task.completed" if values["done"] else "task.updated")
 
 
 def assign_task(ctx: Ctx) -> dict[str, Any]:
@@ -226,10 +223,7 @@ def assign_task(ctx: Ctx) -> dict[str, Any]:
     check_users(ctx, ids, "assignee_ids")
     _set_assignees(ctx, row["id"], ids)
     values = {"updated_at": ctx.timestamp()}
-    ctx.db.update("tasks", row["id"], values)
-    out = task_json(ctx, {**row, **values})
-    ctx.emit("task.assigned", out)
-    return out
+    return ctx.update_and_emit("tasks", row, values, task_json, "task.assigned")
 
 
 def delete_task(ctx: Ctx) -> None:

@@ -140,10 +140,7 @@ def stop_timer(ctx: Ctx) -> dict[str, Any]:
         )
     now = ctx.timestamp()
     values = {"ended_at": max(now, row["started_at"]), "updated_at": now}
-    ctx.db.update("time_entries", row["id"], values)
-    out = time_entry_json(ctx, {**row, **values})
-    ctx.emit("time_entry.stopped", out)
-    return out
+    return ctx.update_and_emit("time_entries", row, values, time_entry_json, "time_entry.stopped")
 
 
 def get_running(ctx: Ctx) -> dict[str, Any]:
@@ -238,10 +235,7 @@ def update_entry(ctx: Ctx) -> dict[str, Any]:
     if billable is not MISSING:
         values["billable"] = int(billable)
     values["updated_at"] = ctx.timestamp()
-    ctx.db.update("time_entries", row["id"], values)
-    out = time_entry_json(ctx, {**row, **values})
-    ctx.emit("time_entry.updated", out)
-    return out
+    return ctx.update_and_emit("time_entries", row, values, time_entry_json, "time_entry.updated")
 
 
 def delete_entry(ctx: Ctx) -> None:
