@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dversum_mcp.api.limiter import API_RATE_LIMIT
+
 __all__ = ["DEFAULT_BASE_URL", "Secret", "Settings"]
 
 DEFAULT_BASE_URL = "https://api.dversum.com/api/v1"
@@ -66,7 +68,7 @@ class Settings:
     dynamic: bool = False
     output_schemas: bool = False
     confirm: bool = True
-    rate_limit: int = 120
+    rate_limit: int = API_RATE_LIMIT
     call_timeout_s: float = 50.0
     request_timeout_s: float = 20.0
     max_retries: int = 3
@@ -105,7 +107,7 @@ class Settings:
             dynamic=_flag(env, "DVERSUM_DYNAMIC"),
             output_schemas=_flag(env, "DVERSUM_OUTPUT_SCHEMAS"),
             confirm=not _flag(env, "DVERSUM_NO_CONFIRM"),
-            rate_limit=int(env.get("DVERSUM_RATE_LIMIT", "120") or 120),
+            rate_limit=int(env.get("DVERSUM_RATE_LIMIT", "") or API_RATE_LIMIT),
             call_timeout_s=float(env.get("DVERSUM_CALL_TIMEOUT", "50") or 50),
             mcp_auth_token=Secret(env.get("DVERSUM_MCP_AUTH_TOKEN", "").strip()),
             log_level=env.get("DVERSUM_LOG_LEVEL", "INFO").strip().upper() or "INFO",

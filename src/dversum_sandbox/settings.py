@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dversum_sandbox.clock import system_clock
 
-__all__ = ["SandboxSettings", "default_data_dir"]
+__all__ = ["RATE_LIMIT", "SandboxSettings", "default_data_dir"]
 
 
 def default_data_dir() -> Path:
@@ -23,10 +23,14 @@ def default_data_dir() -> Path:
     return Path(user_data_dir("dversum-mcp", appauthor=False)) / "sandbox"
 
 
+RATE_LIMIT = 120
+"""Requests per minute per token, as the real API allows (DVERSUM_SANDBOX_RATE_LIMIT overrides it)."""
+
+
 @dataclass
 class SandboxSettings:
     data_dir: Path = field(default_factory=default_data_dir)
-    rate_limit: int = 120
+    rate_limit: int = RATE_LIMIT
     rate_window_s: float = 60.0
     clock: Callable[[], datetime] = system_clock
     max_upload_bytes: int = 100 * 1024 * 1024
@@ -53,5 +57,5 @@ class SandboxSettings:
         limit = os.environ.get("DVERSUM_SANDBOX_RATE_LIMIT")
         return cls(
             webhook_hosts=frozenset(h.strip().lower() for h in hosts.split(",") if h.strip()),
-            rate_limit=int(limit) if limit else 120,
+            rate_limit=int(limit) if limit else RATE_LIMIT,
         )

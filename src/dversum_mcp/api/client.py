@@ -24,7 +24,7 @@ import httpx2
 
 from dversum_mcp import __version__
 from dversum_mcp.api.errors import ApiError
-from dversum_mcp.api.limiter import RateLimiter
+from dversum_mcp.api.limiter import API_RATE_LIMIT, RateLimiter
 
 __all__ = ["ApiClient", "ApiResponse", "RequestLog"]
 
@@ -61,7 +61,10 @@ _STATUS: dict[int, tuple[str, str]] = {
     410: ("gone", "The link or resource has expired or was used up."),
     413: ("payload_too_large", "The request is too large (files: at most 100 MB)."),
     422: ("validation_failed", "Fix the field named in 'field' and call again."),
-    429: ("rate_limited", "dVersum's rate limit (120 requests/minute) was hit; wait retry_after_s, then retry."),
+    429: (
+        "rate_limited",
+        f"dVersum's rate limit ({API_RATE_LIMIT} requests/minute) was hit; wait retry_after_s, then retry.",
+    ),
 }
 
 

@@ -20,13 +20,16 @@ import anyio
 
 from dversum_mcp.api.errors import ApiError
 
-__all__ = ["RateLimiter"]
+__all__ = ["API_RATE_LIMIT", "RateLimiter"]
+
+API_RATE_LIMIT = 120
+"""Requests per minute per token that the dVersum API allows (the reference's rate limit)."""
 
 
 class RateLimiter:
     def __init__(
         self,
-        limit: int = 120,
+        limit: int = API_RATE_LIMIT,
         window_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,

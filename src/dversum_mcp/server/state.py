@@ -14,6 +14,7 @@ from typing import Any
 
 from mcp.server.context import ServerRequestContext
 
+from dversum_mcp.api.calls import MAX_ALL_PAGES_ITEMS
 from dversum_mcp.api.client import ApiClient, RequestLog
 from dversum_mcp.config import Settings
 from dversum_mcp.server.confirm import Confirmer
@@ -43,7 +44,7 @@ def _collect(entry: RequestLog) -> None:
         bucket.append(entry)
 
 
-_CONVENTIONS = """dVersum workspace tools (clients, projects, kanban tasks, time tracking, invoices, quotes, \
+_CONVENTIONS = f"""dVersum workspace tools (clients, projects, kanban tasks, time tracking, invoices, quotes, \
 contracts, calendar, pages, files, bookings, absences, webhooks).
 Conventions, said once:
 - Money is integer cents: 12500 = 125,00 €. VAT rates are percent (19, 7, 0).
@@ -52,7 +53,8 @@ Dates are YYYY-MM-DD.
 - Ids are opaque strings from earlier results; never invent them. Find them with: list_clients(search) for \
 clients, list_users / get_current_user for user and assignee ids, list_project_columns for kanban column ids, \
 get_page_tree for page ids, list_projects for project ids.
-- Lists are paged: page, per_page (max 100) and total; all_pages=true fetches everything (up to 2,000).
+- Lists are paged: page, per_page (max 100) and total; all_pages=true fetches everything (up to \
+{MAX_ALL_PAGES_ITEMS:,}).
 - Invoices: create_invoice makes a draft; send_invoice numbers and locks it (irreversible; corrections via \
 create_credit_note). Pages are read and written as Markdown.
 - More tools exist than are listed: search_tools finds them; call_read_tool / call_write_tool run them.

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from dversum_mcp import __version__
+from dversum_mcp.api.limiter import API_RATE_LIMIT
 from dversum_mcp.tools.manifest import Manifest, ParamSpec, ToolSpec, load_manifest
 from dversum_mcp.tools.schema import ID_PATTERN, SLUG_PATTERN
 
@@ -42,7 +43,10 @@ _ERRORS: dict[int, tuple[str, str]] = {
     409: ("Conflict", "Conflict, e.g. duplicate slug/email or a state that forbids the change"),
     413: ("PayloadTooLarge", "Request body too large (uploads: max 100 MB)"),
     422: ("ValidationFailed", "Validation failed; `field` names the offending field"),
-    429: ("RateLimited", "Rate limit exceeded (120 requests/minute per token); retry after `Retry-After` seconds"),
+    429: (
+        "RateLimited",
+        f"Rate limit exceeded ({API_RATE_LIMIT} requests/minute per token); retry after `Retry-After` seconds",
+    ),
 }
 _LIST_KEYS = {"/sandbox/outbox": "emails"}  # where the key is not the path's last segment
 _RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
@@ -374,7 +378,7 @@ def build_openapi(
             "'coming soon'). Operations marked `x-source: inferred` are not in the published reference and were "
             "inferred from the product; their shapes may differ on the real API. Requests and responses are JSON; "
             "ids are UUIDv4, money is integer cents, timestamps ISO 8601 UTC. Errors are "
-            "`{error, message, field}`. Rate limit: 120 requests/minute per token.",
+            f"`{{error, message, field}}`. Rate limit: {API_RATE_LIMIT} requests/minute per token.",
             "x-generated-by": f"dversum-mcp {__version__}",
         },
         "servers": [{"url": server_url, "description": "dVersum API v1"}],
