@@ -22,18 +22,20 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from dversum_sandbox import billing, resources
-from dversum_sandbox.db import Database
+from dversum_sandbox.db import Database, schema_matches
 from dversum_sandbox.errors import SandboxError, bad_request, too_large, unauthorized
 from dversum_sandbox.framework import Ctx, Endpoint, Raw, UploadedFile
 from dversum_sandbox.ratelimit import RateLimiter
 from dversum_sandbox.settings import SandboxSettings
 
-__all__ = ["API_PREFIX", "MODULES", "SandboxApp", "create_app", "endpoints"]
+__all__ = ["API_PREFIX", "MODULES", "SCHEMA", "SandboxApp", "create_app", "endpoints", "schema_is_current"]
 
 log = logging.getLogger("dversum_sandbox")
 
 API_PREFIX = "/api/v1"
 MODULES = resources.MODULES + billing.MODULES
+SCHEMA = tuple(m.SCHEMA for m in MODULES if m.SCHEMA)
+"""All CREATE statements, in module order; their fingerprint versions the database."""
 _PLACEHOLDER = re.compile(r"\{[^}]+\}")
 
 
@@ -49,7 +51,7 @@ class SandboxApp:
     def __init__(self, settings: SandboxSettings) -> None:
         self.settings = settings
         settings.files_dir.mkdir(parents=True, exist_ok=True)
-        self.db = Database(settings.db_path, [m.SCHEMA for m in MODULES if m.SCHEMA])
+        self.db = Database(settings.db_path, SCHEMA)
         self.sink = resources.webhooks.WebhookSink(settings, self.db)
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_window_s)
         routes = []
@@ -184,6 +186,11 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     return JSONResponse(
         {"error": token, "message": message.get(exc.status_code, str(exc.detail))}, status_code=exc.status_code
     )
+
+
+def schema_is_current(settings: SandboxSettings) -> bool:
+    """Whether the sandbox database in `settings` was made by this version's schema (or does not exist yet)."""
+    return schema_matches(settings.db_path, SCHEMA)
 
 
 def create_app(settings: SandboxSettings | None = None) -> SandboxApp:

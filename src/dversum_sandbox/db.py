@@ -3,10 +3,15 @@
 `Database` owns a single connection used from the event loop thread; requests are served one
 at a time inside `transaction()`, which makes every request atomic and keeps concurrent writes
 (200 tool calls on one invoice) consistent without row locks.
+
+`CREATE TABLE IF NOT EXISTS` never migrates, so the database records which schema made it: a
+fingerprint of all the DDL in `PRAGMA user_version`. `schema_matches` tells an upgrade's caller
+(`seed.workspace.ensure_seeded`) to reset and reseed instead of running handlers on old tables.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -15,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Database", "Row", "dumps", "loads"]
+__all__ = ["Database", "Row", "dumps", "loads", "schema_fingerprint", "schema_matches"]
 
 Row = dict[str, Any]
 
@@ -28,8 +33,32 @@ def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+def schema_fingerprint(schema: Sequence[str]) -> int:
+    """A positive 31-bit hash of all the DDL (what fits `PRAGMA user_version`): another schema, another number."""
+    digest = hashlib.sha256("\n;\n".join(schema).encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF or 1
+
+
+def _stamp(conn: sqlite3.Connection) -> tuple[int, int]:
+    """(number of tables, stored fingerprint) of an open database."""
+    tables = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+    return int(tables), int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def schema_matches(path: Path | str, schema: Sequence[str]) -> bool:
+    """Whether the database at `path` was made with this schema (no database, or an empty one, matches)."""
+    if str(path) == ":memory:" or not Path(path).exists():
+        return True
+    conn = sqlite3.connect(str(path))
+    try:
+        tables, stored = _stamp(conn)
+    finally:
+        conn.close()
+    return tables == 0 or stored == schema_fingerprint(schema)
+
+
 class Database:
-    """A SQLite database file with the sandbox schema applied."""
+    """A SQLite database file with the sandbox schema applied and its fingerprint stored."""
 
     def __init__(self, path: Path | str, schema: Sequence[str]) -> None:
         self.path = str(path)
@@ -42,10 +71,14 @@ class Database:
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.execute("PRAGMA foreign_keys=ON")
         self.conn.execute("PRAGMA busy_timeout=5000")
+        fingerprint = schema_fingerprint(schema)
         with self.transaction():
+            tables, stored = _stamp(self.conn)
             for ddl in schema:
                 for statement in _split(ddl):
                     self.conn.execute(statement)
+        if tables == 0 or stored == fingerprint:  # an outdated database keeps its old stamp: reset it
+            self.conn.execute(f"PRAGMA user_version = {fingerprint}")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -9,6 +9,7 @@ in a data directory; `reset` wipes it.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import secrets
@@ -21,7 +22,7 @@ from typing import Any
 
 import httpx2
 
-from dversum_sandbox.app import API_PREFIX, SandboxApp, create_app
+from dversum_sandbox.app import API_PREFIX, SandboxApp, create_app, schema_is_current
 from dversum_sandbox.clock import BERLIN, iso, today_berlin
 from dversum_sandbox.ratelimit import RateLimiter
 from dversum_sandbox.resources import accounts
@@ -39,6 +40,8 @@ from dversum_sandbox.seed.data import (
 from dversum_sandbox.settings import SandboxSettings
 
 __all__ = ["SeedError", "SeedResult", "ensure_seeded", "reset", "seed"]
+
+log = logging.getLogger("dversum_sandbox")
 
 OWNER_SLUG = "admin"
 
@@ -369,8 +372,16 @@ def _write_secret(path: Path, text: str) -> None:
 
 
 async def ensure_seeded(settings: SandboxSettings, *, strict: bool = True) -> SeedResult:
-    """The seeded workspace in `settings.data_dir`: reuse it while its token is valid, else reset and seed."""
+    """The seeded workspace in `settings.data_dir`: reuse it while its token is valid and its schema current,
+    else reset and seed."""
     token_file, other_file = settings.data_dir / "token", settings.data_dir / "other_token"
+    if not schema_is_current(settings):
+        log.warning(
+            "sandbox database %s was made by another version of dversum-mcp (its schema changed): "
+            "resetting it and seeding the demo workspace again",
+            settings.db_path,
+        )
+        reset(settings)
     app = create_app(settings)
     try:
         if token_file.exists():
