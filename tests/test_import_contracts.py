@@ -48,23 +48,36 @@ def test_import_contracts_are_kept() -> None:
     assert "5 kept, 0 broken" in done.stdout, done.stdout
 
 
-@pytest.mark.parametrize(
-    ("module", "source", "contract"),
-    [
-        ("dversum_prosemirror/_leak.py", "import dversum_sandbox.db\n", "dversum_prosemirror imports no dversum_*"),
-        ("dversum_sandbox/_leak.py", "from dversum_mcp.config import Settings\n", "dversum_sandbox imports no"),
-        ("dversum_mcp/server/_leak.py", "import dversum_sandbox.app\n", "only dversum_mcp.cli.backend"),
-        ("dversum_mcp/api/_leak.py", "from dversum_mcp.tools import manifest\n", "layers point one way"),
-        ("dversum_mcp/transports/_leak.py", "from dversum_mcp.api import errors\n", "transports imports none"),
-    ],
-)
-def test_a_broken_contract_fails(tmp_path: Path, module: str, source: str, contract: str) -> None:
+# One leak per contract, each breaking only its own; all in one copy, so one lint run shows every contract fail.
+_LEAKS = {
+    "dversum_prosemirror imports no dversum_*": ("dversum_prosemirror/_leak.py", "import dversum_sandbox.db\n"),
+    "dversum_sandbox imports no dversum_mcp": ("dversum_sandbox/_leak.py", "from dversum_mcp.config import Settings\n"),
+    "only dversum_mcp.cli.backend and dversum_mcp.cli.sandbox import dversum_sandbox": (
+        "dversum_mcp/server/_leak.py",
+        "import dversum_sandbox.app\n",
+    ),
+    "dversum_mcp layers point one way: cli -> server -> tools -> api": (
+        "dversum_mcp/api/_leak.py",
+        "from dversum_mcp.tools import manifest\n",
+    ),
+    "dversum_mcp.transports imports none of cli, server, tools, api": (
+        "dversum_mcp/transports/_leak.py",
+        "from dversum_mcp.api import errors\n",
+    ),
+}
+
+
+def test_each_contract_fails_when_broken(tmp_path: Path) -> None:
     root = _copy_tree(tmp_path)
-    (root / "src" / module).write_text(source, encoding="utf-8")
+    for module, source in _LEAKS.values():
+        (root / "src" / module).write_text(source, encoding="utf-8")
     done = _lint_imports(root)
     assert done.returncode == 1, done.stdout + done.stderr
-    broken = [line for line in done.stdout.splitlines() if " BROKEN" in line]
-    assert len(broken) == 1 and contract in broken[0], done.stdout
+    assert "0 kept, 5 broken" in done.stdout, done.stdout
+    for contract, (module, _) in _LEAKS.items():
+        assert f"{contract} BROKEN" in done.stdout, done.stdout
+        leak = module.removesuffix(".py").replace("/", ".")
+        assert f"- {leak} -> " in done.stdout or f"-   {leak} -> " in done.stdout, done.stdout
 
 
 def _dynamic_imports(tree: ast.AST) -> list[int]:
