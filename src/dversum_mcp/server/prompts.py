@@ -101,16 +101,14 @@ class PromptBook:
         return dict(found)
 
     async def complete(self, argument: str, prefix: str) -> list[str]:
-        kind = argument if argument in _LOOKUP else None
-        if kind is None:
+        if argument not in _LOOKUP:
             return []
+        listing = self.endpoint(_LOOKUP[argument][0])
         try:
-            response = await self.client.request(
-                *self.endpoint(_LOOKUP[kind][0]), query={"search": prefix, "per_page": 20}
-            )
+            response = await self.client.request(*listing, query={"search": prefix, "per_page": 20})
         except ApiError:
             return []
-        items = response.data.get(f"{kind}s", []) if isinstance(response.data, dict) else []
+        items = response.data.get(f"{argument}s", []) if isinstance(response.data, dict) else []
         return [str(i["name"]) for i in items if isinstance(i, dict) and i.get("name")][:20]
 
     async def get(self, name: str, arguments: dict[str, str] | None) -> types.GetPromptResult:
