@@ -139,6 +139,10 @@ class ApiClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    def secrets(self) -> tuple[str, ...]:
+        """What the server's scrubber must keep out of every answer (the token this client sends)."""
+        return (self._token,) if self._token else ()
+
     def redact(self, text: str) -> str:
         return text.replace(self._token, "***") if self._token else text
 
