@@ -233,12 +233,12 @@ class ScrubMiddleware:
         try:
             result = await call_next(ctx)
         except MCPError as exc:
-            clean = self.scrubber.error(exc)
-            if clean is exc:
+            masked = self.scrubber.error(exc)
+            if masked is exc:
                 raise
-            raise clean from None
-        clean: HandlerResult = self.scrubber.result(result)
-        return clean
+            raise masked from None
+        scrubbed: HandlerResult = self.scrubber.result(result)
+        return scrubbed
 
 
 class ScrubbingWriteStream:
