@@ -209,7 +209,7 @@ async def _serve(
             if transport == "stdio":
                 from dversum_mcp.transports.stdio import serve_stdio
 
-                await serve_stdio(server)
+                await serve_stdio(server, max_line_bytes=settings.max_message_bytes)
             elif transport == "http":
                 log.info("Streamable HTTP on http://%s:%d/mcp", host, port)
                 await transports.serve_http(
