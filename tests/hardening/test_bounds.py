@@ -9,12 +9,24 @@ would disable the limiter for ever; stdin/stdout as pipe, regular file, /dev/nul
 
 from __future__ import annotations
 
+import itertools
+import json
+import os
+import pty
+import select
+import subprocess
+import termios
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.hardening.rawstdio import RawStdio
+from tests.hardening.conftest import PYTHON, SUMMARY, clean_env
+from tests.hardening.rawstdio import INIT, RawStdio
 
 COUNTS: dict[str, list[int]] = {}
 """class -> [attacks, held]"""
@@ -89,3 +101,143 @@ def test_stdio_line_over_the_reader_limit_is_answered(stdio: RawStdio, size: int
     stdio.ping("after a long line")
     stdio.send(b'{"jsonrpc":"2.0","id":"short","method":"ping","params":{"x":"' + b"y" * 1000 + b'"}}')
     assert stdio.response("short")["result"] == {}
+
+
+# ---- stdin and stdout of every kind ----------------------------------------------------------
+KINDS = ("pipe", "file", "devnull", "tty")
+REQUESTS: list[dict[str, Any] | bytes] = [
+    INIT,
+    {"jsonrpc": "2.0", "method": "notifications/initialized"},
+    b"not json",
+    {"jsonrpc": "2.0", "id": "p", "method": "ping"},
+    {"jsonrpc": "2.0", "id": "l", "method": "tools/list"},
+]
+REQUEST_BYTES = b"".join((r if isinstance(r, bytes) else json.dumps(r).encode()) + b"\n" for r in REQUESTS)
+
+
+def _pty(echo: bool = False) -> tuple[int, int]:
+    master, slave = pty.openpty()
+    attrs = termios.tcgetattr(slave)
+    if not echo:
+        attrs[3] &= ~termios.ECHO  # canonical input, no echo: what a terminal without a human shows
+    termios.tcsetattr(slave, termios.TCSANOW, attrs)
+    return master, slave
+
+
+def _drain(fd: int, sink: list[bytes]) -> None:
+    while True:
+        try:
+            ready, _, _ = select.select([fd], [], [], 30)
+            chunk = os.read(fd, 65536) if ready else b""
+        except OSError:  # EIO: the child closed its side
+            return
+        if not chunk:
+            return
+        sink.append(chunk)
+
+
+def _combo(tmp: Path, stdin_kind: str, stdout_kind: str) -> tuple[int, bytes | None, str]:
+    """Run `dversum-mcp` with stdin/stdout of the given kinds; (exit code, stdout bytes or None, stderr)."""
+    tmp.mkdir()
+    opened: list[Any] = []
+    close_after_spawn: list[int] = []
+    stdin: Any
+    if stdin_kind == "pipe":
+        stdin = subprocess.PIPE
+    elif stdin_kind == "file":
+        (tmp / "in.jsonl").write_bytes(REQUEST_BYTES)
+        stdin = (tmp / "in.jsonl").open("rb")
+        opened.append(stdin)
+    elif stdin_kind == "devnull":
+        stdin = subprocess.DEVNULL
+    else:
+        in_master, stdin = _pty()
+        close_after_spawn.append(stdin)
+    stdout: Any
+    out_master = None
+    if stdout_kind == "pipe":
+        stdout = subprocess.PIPE
+    elif stdout_kind == "file":
+        stdout = (tmp / "out.jsonl").open("wb")
+        opened.append(stdout)
+    elif stdout_kind == "devnull":
+        stdout = subprocess.DEVNULL
+    else:
+        out_master, stdout = _pty()
+        close_after_spawn.append(stdout)
+    stderr = (tmp / "err.log").open("wb")
+    opened.append(stderr)
+    env = clean_env(DVERSUM_API_TOKEN="dvk_test_combo_0123456789", DVERSUM_BASE_URL="http://127.0.0.1:9/api/v1")
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "dversum_mcp.cli"], stdin=stdin, stdout=stdout, stderr=stderr, env=env, cwd=tmp
+    )
+    for fd in close_after_spawn:
+        os.close(fd)
+    sink: list[bytes] = []
+    reader = None
+    if stdout_kind == "pipe":
+        assert proc.stdout is not None
+        reader = threading.Thread(target=lambda: sink.append(proc.stdout.read()), daemon=True)  # type: ignore[union-attr]
+    elif out_master is not None:
+        reader = threading.Thread(target=_drain, args=(out_master, sink), daemon=True)
+    if reader is not None:
+        reader.start()
+    try:
+        if stdin_kind == "pipe":
+            assert proc.stdin is not None
+            proc.stdin.write(REQUEST_BYTES)
+            proc.stdin.close()
+        elif stdin_kind == "tty":
+            for line in REQUEST_BYTES.splitlines(keepends=True):
+                os.write(in_master, line)
+            time.sleep(0.2)
+            os.write(in_master, b"\x04")  # end of input on a terminal: ^D at the start of a line
+        code = proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        code = -999
+        proc.wait(timeout=10)
+    finally:
+        if reader is not None:
+            reader.join(timeout=10)
+        for handle in opened:
+            handle.close()
+        if stdin_kind == "tty":
+            os.close(in_master)
+        if out_master is not None:
+            os.close(out_master)
+    out: bytes | None = b"".join(sink) if stdout_kind in ("pipe", "tty") else None
+    if stdout_kind == "file":
+        out = (tmp / "out.jsonl").read_bytes()
+    return code, out, (tmp / "err.log").read_text(errors="replace")
+
+
+def test_stdio_every_kind_of_stdin_and_stdout(tmp_path: Path) -> None:
+    combos = list(itertools.product(KINDS, KINDS))
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(lambda c: (c, _combo(tmp_path / f"{c[0]}-{c[1]}", *c)), combos))
+    failures = []
+    for (stdin_kind, stdout_kind), (code, out, err) in runs:
+        problems = []
+        if code != 0:
+            problems.append(f"exit {code}")
+        if "Traceback" in err or "PermissionError" in err or "closed file" in err:
+            problems.append("traceback: " + err[-600:])
+        if out is not None and stdin_kind != "devnull":
+            try:
+                answers = [json.loads(line) for line in out.replace(b"\r\n", b"\n").splitlines() if line.strip()]
+            except ValueError as exc:
+                answers = [{"id": f"broken line: {exc}"}]
+            ids = [a.get("id") for a in answers]
+            if sorted(map(str, ids)) != sorted(map(str, ["init", None, "p", "l"])):
+                problems.append(f"answers {ids}")
+        if out is not None and stdin_kind == "devnull" and out.strip():
+            problems.append(f"wrote {out[:100]!r} without input")
+        _count("stdin/stdout kinds", not problems)
+        if problems:
+            failures.append(f"stdin {stdin_kind}, stdout {stdout_kind}: {'; '.join(problems)}")
+    assert failures == [], "\n".join(failures)
+
+
+def test_zz_report() -> None:
+    SUMMARY["bounds"] = ", ".join(f"{kind}: {held}/{n} held" for kind, (n, held) in sorted(COUNTS.items()))

@@ -43,6 +43,8 @@ __all__ = ["serve_stdio"]
 MAX_LINE_BYTES = 256 * 1024 * 1024  # an upload as base64 in one JSON-RPC line
 _CHUNK = 1 << 16
 _ID_SCAN_LIMIT = 16 * 1024 * 1024
+_EOF_GRACE_S = 300.0
+"""At end of input, how long requests already read may still take to be answered."""
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+')
 log = logging.getLogger("dversum_mcp.transports.stdio")
 
@@ -191,14 +193,43 @@ def _rejection(line: str) -> str | None:
     return _error_line(ident, code, message)
 
 
+class _Owed:
+    """Requests read but not yet answered: at end of input the server finishes them first, so
+    `requests | dversum-mcp > answers` gets every answer (the loop would otherwise cancel them)."""
+
+    def __init__(self) -> None:
+        self._ids: set[str | int] = set()
+        self._empty = anyio.Event()
+        self._empty.set()
+
+    def add(self, message: Any) -> None:
+        if isinstance(message, types.JSONRPCRequest):
+            self._ids.add(message.id)
+            self._empty = anyio.Event() if self._empty.is_set() else self._empty
+        elif isinstance(message, types.JSONRPCNotification) and message.method == "notifications/cancelled":
+            self.done((message.params or {}).get("requestId"))
+
+    def done(self, ident: Any) -> None:
+        self._ids.discard(ident)
+        if not self._ids:
+            self._empty.set()
+
+    async def settled(self) -> None:
+        with anyio.move_on_after(_EOF_GRACE_S):
+            await self._empty.wait()
+
+
 class StdioReadStream:
     """The server's read stream: each `receive()` reads and parses the next usable line."""
 
-    def __init__(self, lines: AsyncIterator[str | None], wire: _Wire, limit: int = MAX_LINE_BYTES) -> None:
+    def __init__(
+        self, lines: AsyncIterator[str | None], wire: _Wire, limit: int = MAX_LINE_BYTES, owed: _Owed | None = None
+    ) -> None:
         self._lines = lines
         self._wire = wire
         self._closed = False
         self._limit = limit
+        self._owed = owed
 
     async def _answer(self, answer: str | None) -> None:
         if answer is not None:
@@ -236,7 +267,11 @@ class StdioReadStream:
                     _error_line(None, -32600, "Invalid Request: id must be a string or a number, not null")
                 )
                 continue
+            if self._owed is not None:
+                self._owed.add(message)
             return SessionMessage(message)
+        if self._owed is not None:
+            await self._owed.settled()
         raise anyio.EndOfStream
 
     def __aiter__(self) -> StdioReadStream:
@@ -263,14 +298,18 @@ class StdioReadStream:
 class StdioWriteStream:
     """The server's write stream: each `send()` writes one JSON-RPC line."""
 
-    def __init__(self, wire: _Wire) -> None:
+    def __init__(self, wire: _Wire, owed: _Owed | None = None) -> None:
         self._wire = wire
         self._closed = False
+        self._owed = owed
 
     async def send(self, item: SessionMessage, /) -> None:
         if self._closed:
             raise anyio.ClosedResourceError
-        await self._wire.write(item.message.model_dump_json(by_alias=True, exclude_unset=True) + "\n")
+        message = item.message
+        await self._wire.write(message.model_dump_json(by_alias=True, exclude_unset=True) + "\n")
+        if self._owed is not None and isinstance(message, types.JSONRPCResponse | types.JSONRPCError):
+            self._owed.done(message.id)
 
     async def aclose(self) -> None:
         self._closed = True
@@ -339,6 +378,9 @@ async def _writer(raw_out: IO[bytes]) -> _Wire:
         except (ValueError, OSError, NotImplementedError):
             log.debug("stdout is not pollable after all; writing it in a thread", exc_info=True)
         else:
+            # drain() then waits until every byte is out: a tty takes a few KB at a time, and
+            # what sits in the transport's buffer when input ends would otherwise be lost.
+            transport.set_write_buffer_limits(high=0)
             return _PipeWire(asyncio.StreamWriter(transport, protocol, None, loop))
     return _ThreadWire(raw_out)
 
@@ -347,6 +389,9 @@ async def serve_stdio(server: Server[Any], *, max_line_bytes: int = MAX_LINE_BYT
     with _claimed_stdio() as (raw_in, raw_out):
         wire = await _writer(raw_out)
         lines = _lines(await _reader(raw_in), max_line_bytes)
+        owed = _Owed()
         await server.run(
-            StdioReadStream(lines, wire, max_line_bytes), StdioWriteStream(wire), server.create_initialization_options()
+            StdioReadStream(lines, wire, max_line_bytes, owed),
+            StdioWriteStream(wire, owed),
+            server.create_initialization_options(),
         )
