@@ -9,6 +9,8 @@ would disable the limiter for ever; stdin/stdout as pipe, regular file, /dev/nul
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import itertools
 import json
 import os
@@ -24,9 +26,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mcp import Client
 
-from tests.hardening.conftest import PYTHON, SUMMARY, clean_env
+from dversum_mcp.api.client import ApiClient
+from dversum_mcp.api.limiter import RateLimiter
+from dversum_mcp.config import Secret, Settings
+from dversum_mcp.server.handlers import ServerState, build_server
+from dversum_mcp.tools.registry import Registry, Selection
+from tests.dversum_mcp.test_http_transports import _serve
+from tests.hardening.conftest import PYTHON, SUMMARY, Seeded, clean_env
 from tests.hardening.rawstdio import INIT, RawStdio
+from tests.hardening.test_upstream_faults import Planned, session, status
 
 COUNTS: dict[str, list[int]] = {}
 """class -> [attacks, held]"""
@@ -237,6 +247,138 @@ def test_stdio_every_kind_of_stdin_and_stdout(tmp_path: Path) -> None:
         if problems:
             failures.append(f"stdin {stdin_kind}, stdout {stdout_kind}: {'; '.join(problems)}")
     assert failures == [], "\n".join(failures)
+
+
+# ---- upstream answers: size caps and Retry-After ---------------------------------------------
+MIB = 1024 * 1024
+
+
+class HugeApi:
+    """An API whose answers are too large: declared, chunked, endless, compressed, binary."""
+
+    def __init__(self) -> None:
+        self.streamed = 0
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                done = "startup" if message["type"] == "lifespan.startup" else "shutdown"
+                await send({"type": f"lifespan.{done}.complete"})
+                if done == "shutdown":
+                    return
+        while (await receive()).get("more_body"):
+            pass
+        path = scope["path"]
+        json_type = (b"content-type", b"application/json")
+
+        async def start(*headers: tuple[bytes, bytes], status: int = 200) -> None:
+            await send({"type": "http.response.start", "status": status, "headers": [json_type, *headers]})
+
+        if path.endswith("/clients"):  # declared: 20 MiB with a Content-Length
+            body = b'{"clients": ["' + b"x" * (20 * MIB) + b'"], "total": 1}'
+            await start((b"content-length", str(len(body)).encode()))
+            await send({"type": "http.response.body", "body": body})
+        elif path.endswith("/projects") or path.endswith("/invoices"):  # chunked, endless (or as good as)
+            await start()
+            await send({"type": "http.response.body", "body": b'{"projects": ["', "more_body": True})
+            chunk = b"y" * 65536
+            gone = asyncio.Event()
+
+            async def watch() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                gone.set()
+
+            watcher = asyncio.ensure_future(watch())
+            for _ in range(100_000):  # 6.5 GB: longer than any test runs
+                if gone.is_set():
+                    return
+                self.streamed += len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await asyncio.sleep(0)
+            watcher.cancel()
+            await send({"type": "http.response.body", "body": b""})
+        elif path.endswith("/tasks"):  # a gzip bomb: 64 KiB on the wire, 64 MiB decoded
+            body = gzip.compress(b'{"tasks": ["' + b"0" * (64 * MIB) + b'"]}', compresslevel=9)
+            await start((b"content-encoding", b"gzip"), (b"content-length", str(len(body)).encode()))
+            await send({"type": "http.response.body", "body": body})
+        elif path.endswith("/pdf"):  # binary: 3 MiB (over the download cap of the test) or 1.5 MiB
+            size = 3 * MIB if "big" in path else 3 * MIB // 2
+            headers = [(b"content-type", b"application/pdf"), (b"content-length", str(size).encode())]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": b"%" * size})
+        elif path.endswith("/users"):  # an error answer that is too large
+            await start(status=500)
+            await send({"type": "http.response.body", "body": b'{"message": "' + b"e" * (2 * MIB) + b'"}'})
+        else:
+            await start()
+            await send({"type": "http.response.body", "body": b'{"id": "u1", "name": "Klein"}'})
+
+
+SIZE_CALLS: list[tuple[str, dict[str, Any], str]] = [
+    ("list_clients", {}, "response_too_large"),
+    ("list_projects", {}, "response_too_large"),
+    ("list_invoices", {"all_pages": True}, "response_too_large"),
+    ("list_tasks", {}, "response_too_large"),
+    ("download_invoice_pdf", {"invoice_id": "big"}, "response_too_large"),
+    ("download_invoice_pdf", {"invoice_id": "fits"}, ""),  # over the JSON cap, under the download cap
+    ("list_users", {}, "response_too_large"),
+]
+
+
+@pytest.mark.anyio
+async def test_upstream_bodies_stop_at_the_size_cap() -> None:
+    api = HugeApi()
+    with _serve(api) as base:
+        token = "dvk_test_bounds_0123456789"
+        settings = Settings(token=Secret(token), base_url=f"{base}/api/v1", confirm=False, call_timeout_s=20)
+        client = ApiClient(
+            base_url=settings.base_url,
+            token=token,
+            max_retries=0,
+            limiter=RateLimiter(10_000, 60),
+            max_response_bytes=MIB,
+            max_download_bytes=2 * MIB,
+        )
+        state = ServerState(settings, Registry(), client, Selection(toolsets=("all",)))
+        async with client, Client(build_server(state), mode="legacy") as mcp:
+            for name, args, expected in SIZE_CALLS:
+                started = time.monotonic()
+                result = await mcp.call_tool(name, args)
+                data = result.structured_content or {}
+                held = (data.get("error") == expected) if expected else not result.is_error
+                _count("upstream size", held)
+                assert held, (name, args, str(data)[:300])
+                if expected:
+                    assert "DVERSUM_MAX_" in data["message"] + data["hint"] and time.monotonic() - started < 10, data
+                after = await mcp.call_tool("get_current_user", {})
+                assert not after.is_error, after.content
+    assert api.streamed < 50 * MIB, f"{api.streamed} bytes streamed before the client stopped"
+
+
+RETRY_AFTERS = ["1e12", "inf", "Infinity", "1e309", "nan", "-5", "Fri, 31 Dec 9999 23:59:59 GMT", "  ", "soon"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("value", RETRY_AFTERS)
+async def test_retry_after_is_capped_and_the_limiter_recovers(seeded: Seeded, value: str) -> None:
+    """One 429 with an absurd Retry-After: that call ends in time (an error naming a wait of at most
+    an hour, or a success after a short one) and the next call goes through within a window."""
+    plan = [Planned("GET", "/clients", status(429, b'{"error":"rate_limited"}', **{"Retry-After": value}))]
+    async with session(seeded, plan, call_timeout_s=3, limiter=RateLimiter(10_000, 1.0)) as (client, _):
+        started = time.monotonic()
+        first = await client.call_tool("list_clients", {})
+        first_s = time.monotonic() - started
+        data = first.structured_content or {}
+        assert first_s < 4 and (not first.is_error or data["error"] == "rate_limited"), (first_s, data)
+        assert data.get("retry_after_s", 0) <= 3600, data
+        started = time.monotonic()
+        second = await client.call_tool("list_projects", {})
+        second_s = time.monotonic() - started
+    held = not second.is_error and second_s < 3
+    _count("Retry-After", held)
+    assert held, (value, second_s, second.structured_content)
 
 
 def test_zz_report() -> None:
