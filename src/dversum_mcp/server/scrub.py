@@ -46,6 +46,8 @@ _ROUNDS = 4
 _JSON_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[\"\\/bfnrt])")
 _SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _BEARER = re.compile(r"[\x21-\x7e]+")
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+_ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);?")
 
 
 def token_problem(name: str, value: str) -> str | None:
@@ -162,15 +164,15 @@ class Scrubber:
             return False
         if any(n in wire for n in self._wire) or '"blob"' in wire or "\\\\" in wire:
             return True
-        if "%" in wire:
+        if "%" in wire and _PERCENT.search(wire):
             decoded = wire
             for _ in range(_ROUNDS):
                 decoded = unquote(decoded, errors="replace")
                 if self._hit(decoded):
                     return True
-                if "%" not in decoded:
+                if not _PERCENT.search(decoded):
                     break
-        return "&" in wire and self._hit(html.unescape(wire))
+        return "&" in wire and _ENTITY.search(wire) is not None and self._hit(html.unescape(wire))
 
     def value(self, value: Any, depth: int = 0) -> Any:
         """A copy of a JSON-like value with every string (keys too) scrubbed; base64 `blob`s are
