@@ -35,8 +35,16 @@ class RedactingFormatter(logging.Formatter):
         return self._scrubber.text(super().format(record))
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """stderr; a record that cannot be written (stderr closed) is dropped without the standard
+    library's "--- Logging error ---" dump, which prints the active exception unredacted."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        return None
+
+
 def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter(secrets, "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 
 from dversum_mcp.api.client import ApiClient
 from dversum_mcp.api.limiter import RateLimiter
@@ -108,6 +109,9 @@ class EncodingApi:
             body = json.dumps({"url": f"http://{host}/blob/f1"}).encode()
         elif "/storage/files/" in path:
             body = json.dumps({"id": "f1", "name": f"{TOKEN}.txt", "content_type": f"text/x-{TOKEN}"}).encode()
+        elif "/pages/" in path:  # an error message a resource read quotes in its JSON-RPC error
+            status = 500
+            body = ('{"message": "' + ENCODED["json \\u escapes"] + " " + ENCODED["base64 align 1"] + '"}').encode()
         elif path.startswith("/blob/"):
             ctype, body = f"text/x-{TOKEN}", b"file: " + RAW
         raw_headers = [(b"content-type", ctype.encode()), *headers]
@@ -179,8 +183,13 @@ async def test_encoded_and_header_echoes_stay_out_of_results(caplog: pytest.LogC
             for name, args in CALLS:
                 result = await mcp.call_tool(name, args)
                 transcripts.append(result.model_dump_json(by_alias=True))
+            with pytest.raises(MCPError) as failed:  # a JSON-RPC error quoting the API's message
+                await mcp.read_resource("dversum://pages/pg1")
+            assert "Could not read" in failed.value.error.message
+            errors = [failed.value.error.model_dump_json()]
             assert not (await mcp.call_tool("get_current_user", {})).is_error  # still serving
     records = [r.getMessage() for r in caplog.records if r.name.startswith("dversum_mcp")]
+    assert [leaks(e) for e in errors if leaks(e)] == [], errors
     _check(transcripts)
     assert [leaks(r) for r in records if leaks(r)] == []
     SUMMARY["secret encodings in-process"] = (

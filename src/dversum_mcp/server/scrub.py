@@ -28,7 +28,8 @@ import pydantic_core
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
-from pydantic import BaseModel
+from mcp_types import INTERNAL_ERROR
+from pydantic import BaseModel, ValidationError
 
 __all__ = [
     "MASK",
@@ -239,6 +240,13 @@ class ScrubMiddleware:
             if masked is exc:
                 raise
             raise masked from None
+        except ValidationError:  # the SDK answers these with a fixed text (client input, never shown)
+            raise
+        except Exception as exc:  # the SDK would send str(exc): only when it is clean
+            text = str(exc)
+            if self.scrubber.text(text) == text:
+                raise
+            raise MCPError(code=INTERNAL_ERROR, message=self.scrubber.text(text)) from None
         scrubbed: HandlerResult = self.scrubber.result(result)
         return scrubbed
 
