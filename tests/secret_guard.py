@@ -4,6 +4,8 @@ Secrets are learned as they appear: DVERSUM_API_TOKEN / DVERSUM_MCP_AUTH_TOKEN f
 environment, every `Secret(...)`, every token an `ApiClient` or `BearerGuard` is built with,
 every sandbox workspace token, and the webhook `secret` of each `create_webhook` result.
 Shapes are caught even when never learned: `dvk_…` API tokens and `whsec_…` webhook secrets.
+Each learned secret is also looked for encoded: percent-encoded byte by byte, hex, and
+base64 / base64url at each of the three alignments (the part the secret alone decides).
 
 Transcripts scanned: every result and notification an MCP client session receives (tool
 results, resources, prompts, log messages), every log record (raw, before any redaction),
@@ -14,6 +16,7 @@ and each failure's exception text. The one permitted appearance is the `secret` 
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import re
@@ -21,6 +24,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -32,9 +36,23 @@ _ALLOWED_LINES = re.compile(r"token \(sandbox only\): \S+|curl -H 'Authorization
 _MIN_LENGTH = 8
 
 
+def encoded_forms(secret: str) -> set[str]:
+    """How `secret` looks percent-encoded, hex-encoded and inside base64 text (any alignment)."""
+    raw = secret.encode()
+    forms = {"".join(f"%{b:02X}" for b in raw), "".join(f"%{b:02x}" for b in raw), raw.hex()}
+    forms |= {quote(secret, safe=""), quote(secret)} - {secret}
+    for shift in range(3):
+        text = base64.b64encode(b"\0" * shift + raw + b"\0\0").decode()
+        core = text[-(-8 * shift // 6) : 8 * (shift + len(raw)) // 6]
+        forms |= {core, core.replace("+", "-").replace("/", "_")}
+    return forms
+
+
 @dataclass
 class SecretGuard:
     secrets: set[str] = field(default_factory=set)
+    forms: dict[str, str] = field(default_factory=dict)
+    """encoded form -> the secret it encodes"""
     leaks: list[str] = field(default_factory=list)
     scanned: int = 0
     current: str = "session"
@@ -44,11 +62,14 @@ class SecretGuard:
         if isinstance(value, str) and len(value.strip()) >= _MIN_LENGTH:
             with self._lock:
                 self.secrets.add(value.strip())
+                for form in encoded_forms(value.strip()):
+                    self.forms[form] = value.strip()
 
     def find(self, text: str, exempt: Iterable[str] = ()) -> list[str]:
         """The secrets (or secret-shaped strings) in `text`, except `exempt` ones."""
         allowed = set(exempt)
         found = [s for s in list(self.secrets) if s not in allowed and s in text]
+        found += [f for f, s in list(self.forms.items()) if s not in allowed and f in text]
         for shape in _SHAPES:
             found += [m for m in shape.findall(text) if m not in allowed and not any(m in a for a in allowed)]
         return sorted(set(found))

@@ -49,6 +49,12 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "").strip().lower() in _TRUE
 
 
+def _size(env: Mapping[str, str], name: str, default: int) -> int:
+    """A positive byte count; unset, empty or not a positive whole number means the default."""
+    value = env.get(name, "").strip().replace("_", "")
+    return int(value) if value.isdigit() and int(value) > 0 else default
+
+
 def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in (value or "").split(",") if v.strip())
 
@@ -77,6 +83,12 @@ class Settings:
     webhook_port: int | None = None
     """Receive webhooks on 127.0.0.1:PORT inside the server; shown as dversum://webhooks/events."""
     webhook_secret: Secret = field(default_factory=lambda: Secret(""))
+    max_message_bytes: int = 256 * 1024 * 1024
+    """The longest stdin line (one JSON-RPC message) the stdio server reads; longer ones are answered."""
+    max_response_bytes: int = 8 * 1024 * 1024
+    """The largest JSON answer read from the API; a larger one is a `response_too_large` error."""
+    max_download_bytes: int = 100 * 1024 * 1024
+    """The largest binary download (a PDF, a file) read from the API."""
 
     @property
     def sandbox(self) -> bool:
@@ -113,4 +125,7 @@ class Settings:
             log_level=env.get("DVERSUM_LOG_LEVEL", "INFO").strip().upper() or "INFO",
             webhook_port=int(env["DVERSUM_WEBHOOK_PORT"]) if env.get("DVERSUM_WEBHOOK_PORT", "").strip() else None,
             webhook_secret=Secret(env.get("DVERSUM_WEBHOOK_SECRET", "").strip()),
+            max_message_bytes=_size(env, "DVERSUM_MAX_MESSAGE_BYTES", cls.max_message_bytes),
+            max_response_bytes=_size(env, "DVERSUM_MAX_RESPONSE_BYTES", cls.max_response_bytes),
+            max_download_bytes=_size(env, "DVERSUM_MAX_DOWNLOAD_BYTES", cls.max_download_bytes),
         )

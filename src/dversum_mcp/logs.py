@@ -17,23 +17,34 @@ QUIET_LOGGERS = ("httpx2", "httpcore2", "httpx", "httpcore", "mcp", "uvicorn.acc
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 6:
-            text = text.replace(secret, "***")
-    return text
+    """`text` without the secrets, raw or encoded (the server's scrubber: percent, base64, escapes)."""
+    from dversum_mcp.server.scrub import Scrubber
+
+    return Scrubber(secrets).text(text)
 
 
 class RedactingFormatter(logging.Formatter):
     def __init__(self, secrets: Iterable[str], fmt: str) -> None:
+        from dversum_mcp.server.scrub import Scrubber
+
         super().__init__(fmt)
         self.secrets = [s for s in secrets if s]
+        self._scrubber = Scrubber(self.secrets)
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record), self.secrets)
+        return self._scrubber.text(super().format(record))
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """stderr; a record that cannot be written (stderr closed) is dropped without the standard
+    library's "--- Logging error ---" dump, which prints the active exception unredacted."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        return None
 
 
 def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter(secrets, "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -206,3 +206,23 @@ async def test_webhook_secret_is_shown_once(seeded: Seeded) -> None:
         ]
     for result in later:
         assert not result.is_error and secret not in result.model_dump_json()
+
+
+def test_guard_finds_learned_secrets_encoded() -> None:
+    import base64
+    from urllib.parse import quote
+
+    guard = SecretGuard()
+    secret = "a-learned+secret/value=="
+    guard.learn(secret)
+    raw = secret.encode()
+    for text in (
+        quote(secret, safe=""),
+        "".join(f"%{b:02x}" for b in raw),
+        raw.hex(),
+        base64.b64encode(raw).decode(),
+        base64.b64encode(b"x" + raw).decode(),
+        base64.urlsafe_b64encode(b"xy" + raw).decode(),
+    ):
+        assert guard.find(f"vorher {text} nachher") != [], text
+    assert guard.find("harmless text without it") == []

@@ -128,6 +128,7 @@ class Call:
             files=files,
             public=self.public if public is None else public,
             deadline=self.deadline,
+            download=self.binary,
         )
         if not self.binary and response.data is None and response.content.strip():
             # A JSON endpoint answered 2xx with something else (a proxy page, plain text): not a success.

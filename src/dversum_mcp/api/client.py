@@ -7,16 +7,25 @@ checks which. httpx2's exceptions are translated here, once, through a class →
 Retries (exponential backoff with jitter) happen only where repeating cannot duplicate a
 write: idempotent methods (GET, PUT, DELETE) on timeouts, lost connections and 5xx; any
 method when the connection was never established or the API said 429 (nothing was done).
+
+Nothing an answer says can grow the process without bound: bodies are streamed and stop at a
+size cap (`max_response_bytes` for JSON, `max_download_bytes` for download links), decoded
+size counted (a gzip bomb stops too), with a `response_too_large` error; a Retry-After is
+read as seconds or an HTTP date and capped (`MAX_RETRY_AFTER_S`; the limiter's penalty at one
+window), so no `inf`, `1e12` or year-9999 date can disable the client until a restart.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import anyio
@@ -26,7 +35,10 @@ from dversum_mcp import __version__
 from dversum_mcp.api.errors import ApiError
 from dversum_mcp.api.limiter import API_RATE_LIMIT, RateLimiter
 
-__all__ = ["ApiClient", "ApiResponse", "RequestLog"]
+__all__ = ["MAX_RETRY_AFTER_S", "ApiClient", "ApiResponse", "RequestLog"]
+
+MAX_RETRY_AFTER_S = 3600.0
+"""The longest Retry-After believed (an hour); longer, infinite or far-future values are capped."""
 
 log = logging.getLogger("dversum_mcp.api")
 
@@ -104,8 +116,12 @@ class ApiClient:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         clock: Callable[[], float] = time.monotonic,
         on_request: Callable[[RequestLog], None] | None = None,
+        max_response_bytes: int = 8 * 1024 * 1024,
+        max_download_bytes: int = 100 * 1024 * 1024,
     ) -> None:
         self._token = token
+        self.max_response_bytes = max_response_bytes
+        self.max_download_bytes = max_download_bytes
         self.base_url = base_url.rstrip("/")
         self.language = language
         self.max_retries = max_retries
@@ -142,6 +158,10 @@ class ApiClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    def secrets(self) -> tuple[str, ...]:
+        """What the server's scrubber must keep out of every answer (the token this client sends)."""
+        return (self._token,) if self._token else ()
+
     def redact(self, text: str) -> str:
         return text.replace(self._token, "***") if self._token else text
 
@@ -162,6 +182,7 @@ class ApiClient:
         public: bool = False,
         deadline: float | None = None,
         absolute_url: str | None = None,
+        download: bool = False,
     ) -> ApiResponse:
         """Send one API request (with limiter and safe retries); raise `ApiError` on failure."""
         headers = {"Accept-Language": self.language}
@@ -170,6 +191,9 @@ class ApiClient:
                 raise ApiError(401, "unauthorized", "No API token configured", hint=_STATUS[401][1])
             headers["Authorization"] = f"Bearer {self._token}"
         url = absolute_url or f"{self.base_url}{path}"
+        # binary downloads (and download links, the only absolute URLs) have their own, larger cap
+        download = download or absolute_url is not None
+        cap = self.max_download_bytes if download else self.max_response_bytes
         params = {k: _query_value(v) for k, v in (query or {}).items() if v is not None}
         idempotent = method.upper() in IDEMPOTENT
         attempt = 0
@@ -178,15 +202,21 @@ class ApiClient:
             attempt += 1
             await self.limiter.acquire(deadline)
             try:
-                response = await self._http.request(
-                    method,
-                    url,
-                    params=params or None,
-                    json=json_body if files is None and form is None else None,
-                    data=dict(form) if form is not None else None,
-                    files=dict(files) if files is not None else None,
-                    headers=headers,
+                response, content = await self._send(
+                    self._http.build_request(
+                        method,
+                        url,
+                        params=params or None,
+                        json=json_body if files is None and form is None else None,
+                        data=dict(form) if form is not None else None,
+                        files=dict(files) if files is not None else None,
+                        headers=headers,
+                    ),
+                    cap,
                 )
+            except _TooLarge as big:
+                self._log(method, path, big.status, started, attempt)
+                raise self._too_large(big, cap, idempotent, download=download) from None
             except httpx2.TransportError as exc:
                 error, message, not_sent = _translate(exc)
                 retry = idempotent or not_sent
@@ -210,7 +240,7 @@ class ApiClient:
             status = response.status_code
             if status == 429 or status >= 500:
                 retry_after = _retry_after(response.headers.get("retry-after"))
-                if status == 429 and retry_after is not None:
+                if status == 429 and retry_after is not None:  # capped at one window inside
                     self.limiter.penalize(retry_after)
                 retry = status == 429 or (idempotent and status in (500, 502, 503, 504))
                 if retry and attempt <= self.max_retries and await self._backoff(attempt, retry_after, deadline):
@@ -218,8 +248,42 @@ class ApiClient:
                     continue
             self._log(method, path, status, started, attempt, remaining)
             if 200 <= status < 300:
-                return self._success(response, idempotent)
-            raise self._error(response, idempotent, attempt)
+                return self._success(response, content, idempotent)
+            raise self._error(response, content, idempotent, attempt)
+
+    async def _send(self, request: httpx2.Request, cap: int) -> tuple[httpx2.Response, bytes]:
+        """Send and read the body, streamed, stopping once it passes `cap` bytes (decoded)."""
+        response = await self._http.send(request, stream=True)
+        try:
+            declared = response.headers.get("content-length", "")
+            encoded = response.headers.get("content-encoding", "identity").strip().lower()
+            if declared.isdigit() and encoded in ("", "identity") and int(declared) > cap:
+                raise _TooLarge(response.status_code, int(declared))
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > cap:
+                    raise _TooLarge(response.status_code, size)
+                chunks.append(chunk)
+            return response, b"".join(chunks)
+        finally:
+            await response.aclose()
+
+    def _too_large(self, big: _TooLarge, cap: int, idempotent: bool, *, download: bool) -> ApiError:
+        setting = "DVERSUM_MAX_DOWNLOAD_BYTES" if download else "DVERSUM_MAX_RESPONSE_BYTES"
+        return ApiError(
+            big.status,
+            "response_too_large",
+            f"The dVersum API's answer is larger than the limit of {cap:,} bytes ({setting}); it was not read",
+            retryable=False,
+            hint=(
+                "Ask for less: a filter, a smaller per_page or a narrower date range"
+                + (", or save_as for a file" if download else "")
+                + f". If such answers are expected, raise {setting} and restart the server."
+                + ("" if idempotent else " The write may have taken effect: check with a list/get call first.")
+            ),
+        )
 
     async def _backoff(self, attempt: int, retry_after: float | None, deadline: float | None) -> bool:
         """Sleep before the next attempt; False when that would pass the deadline."""
@@ -246,10 +310,10 @@ class ApiClient:
         if self.on_request is not None:
             self.on_request(entry)
 
-    def _success(self, response: httpx2.Response, idempotent: bool) -> ApiResponse:
+    def _success(self, response: httpx2.Response, raw: bytes, idempotent: bool) -> ApiResponse:
         ctype = response.headers.get("content-type", "")
         data: Any = None
-        content = self._scrubbed(response.content)
+        content = self._scrubbed(raw)
         if response.status_code != 204 and content:
             if "json" in ctype:
                 try:
@@ -275,14 +339,14 @@ class ApiClient:
                 )
         return ApiResponse(response.status_code, response.headers, data, content, ctype)
 
-    def _error(self, response: httpx2.Response, idempotent: bool, attempts: int) -> ApiError:
+    def _error(self, response: httpx2.Response, content: bytes, idempotent: bool, attempts: int) -> ApiError:
         status = response.status_code
         token, hint = _STATUS.get(status, ("server_error" if status >= 500 else "http_error", ""))
         message, field, api_token = f"dVersum answered HTTP {status}", None, None
         ctype = response.headers.get("content-type", "")
         if "json" in ctype:
             try:
-                body = json.loads(self._scrubbed(response.content))
+                body = json.loads(self._scrubbed(content))
             except ValueError:
                 body = None
             if isinstance(body, dict):
@@ -292,7 +356,7 @@ class ApiClient:
                     field = self.redact(body["field"])[:100]
                 if isinstance(body.get("error"), str):
                     api_token = self.redact(body["error"])[:60]
-        elif response.content:
+        elif content:
             message += f" with a non-JSON body ({ctype.split(';')[0] or 'unknown type'})"
         retry_after = _retry_after(response.headers.get("retry-after"))
         if status >= 500:
@@ -322,13 +386,30 @@ def _translate(exc: Exception) -> tuple[str, str, bool]:
     return "network_error", "Network error talking to the dVersum API", False
 
 
+class _TooLarge(Exception):
+    def __init__(self, status: int, size: int) -> None:
+        super().__init__(status, size)
+        self.status = status
+        self.size = size
+
+
 def _retry_after(value: str | None) -> float | None:
-    if not value:
+    """Seconds to wait, from delta-seconds or an HTTP date, within [0, MAX_RETRY_AFTER_S]; None if unreadable."""
+    if not value or not value.strip():
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value.strip())
     except ValueError:
+        try:
+            when = parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if math.isnan(seconds):
         return None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_S)
 
 
 def _query_value(value: Any) -> str:

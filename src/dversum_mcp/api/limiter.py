@@ -12,6 +12,7 @@ the API's window: 1.2 s at 120/minute, enough for network jitter, at ≤ 2 % of 
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -75,8 +76,12 @@ class RateLimiter:
                 await self._sleep(max(wait, 0.001))
 
     def penalize(self, retry_after_s: float) -> None:
-        """After a 429 from the API: treat the window as full until Retry-After has passed."""
+        """After a 429 from the API: treat the window as full until Retry-After has passed, for
+        at most one window (after that the API's own count has renewed; it can say 429 again).
+        An absurd value (`inf`, `1e12`, NaN, negative) never blocks longer than that."""
         now = self._clock()
+        wait = retry_after_s if math.isfinite(retry_after_s) else self.window_s
+        wait = min(max(wait, 0.0), self.window_s)
         self._hits.clear()
-        start = now + retry_after_s - self._span
+        start = now + wait - self._span
         self._hits.extend([start] * self.limit)

@@ -40,6 +40,8 @@ async def open_backend(
             max_retries=settings.max_retries,
             limiter=limiter,
             on_request=on_request,
+            max_response_bytes=settings.max_response_bytes,
+            max_download_bytes=settings.max_download_bytes,
         )
         async with client:
             yield Backend(client, sandbox=False)
@@ -61,6 +63,8 @@ async def open_backend(
         max_retries=settings.max_retries,
         limiter=limiter,
         on_request=on_request,
+        max_response_bytes=settings.max_response_bytes,
+        max_download_bytes=settings.max_download_bytes,
     )
     try:
         async with client:

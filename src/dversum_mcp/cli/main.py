@@ -106,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = _apply(Settings.load(), args)
+    _refuse_unusable_secrets(settings)
     from dversum_mcp.logs import configure_logging
 
     configure_logging(settings.log_level, [settings.token.reveal(), settings.mcp_auth_token.reveal()])
@@ -138,6 +139,18 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_webhook_command(args)
     raise SystemExit(f"unknown command {command}")
+
+
+def _refuse_unusable_secrets(settings: Settings) -> None:
+    """A token that cannot be a bearer value (the example's `dvk_live_…` placeholder, a pasted
+    line with spaces) stops start-up with the variable's name, instead of failing every call."""
+    from dversum_mcp.server.scrub import token_problem
+
+    for name, secret in (("DVERSUM_API_TOKEN", settings.token), ("DVERSUM_MCP_AUTH_TOKEN", settings.mcp_auth_token)):
+        problem = token_problem(name, secret.reveal())
+        if problem is not None:
+            print(f"dversum-mcp: {problem}", file=sys.stderr)
+            raise SystemExit(2)
 
 
 def _state_parts(settings: Settings) -> tuple[Any, Any]:
@@ -201,7 +214,7 @@ async def _serve(
             if transport == "stdio":
                 from dversum_mcp.transports.stdio import serve_stdio
 
-                await serve_stdio(server)
+                await serve_stdio(server, max_line_bytes=settings.max_message_bytes)
             elif transport == "http":
                 log.info("Streamable HTTP on http://%s:%d/mcp", host, port)
                 await transports.serve_http(

@@ -19,6 +19,7 @@ from mcp.server.models import InitializationOptions
 from dversum_mcp import __version__
 from dversum_mcp.server.discovery import DYNAMIC_ONLY, META_TOOLS
 from dversum_mcp.server.render import ToolResult
+from dversum_mcp.server.scrub import Scrubber, ScrubbingWriteStream, ScrubMiddleware
 from dversum_mcp.server.state import (
     WEBHOOK_EVENTS_URI,
     ServerState,
@@ -125,6 +126,18 @@ class _Server(Server[Any]):
         super().__init__(**kwargs)
         self._tools_changed = state.dynamic
         self._resources_changed = state.webhook_events is not None
+        self.scrubber = Scrubber(
+            (
+                state.settings.token.reveal(),
+                state.settings.mcp_auth_token.reveal(),
+                state.settings.webhook_secret.reveal(),
+                *state.client.secrets(),
+            )
+        )
+
+    async def run(self, read_stream: Any, write_stream: Any, *args: Any, **kwargs: Any) -> None:
+        """Every notification this loop writes passes the scrubber (results pass `ScrubMiddleware`)."""
+        await super().run(read_stream, ScrubbingWriteStream(write_stream, self.scrubber), *args, **kwargs)
 
     def create_initialization_options(
         self,
@@ -164,6 +177,8 @@ def build_server(state: ServerState) -> Server[Any]:
         )
     if not _tracing_installed():
         server.middleware = [m for m in server.middleware if type(m).__name__ != "OpenTelemetryMiddleware"]
+    if server.scrubber:  # innermost: what the tracing span records is scrubbed too
+        server.middleware.append(ScrubMiddleware(server.scrubber))
     return server
 
 
