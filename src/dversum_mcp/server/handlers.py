@@ -164,6 +164,7 @@ def build_server(state: ServerState) -> Server[Any]:
         )
     if not _tracing_installed():
         server.middleware = [m for m in server.middleware if type(m).__name__ != "OpenTelemetryMiddleware"]
+    server.middleware.append(state.confirmer.boundary)  # seals/verifies confirmation request state
     return server
 
 

@@ -83,10 +83,17 @@ class ServerState:
     subscriptions: dict[str, set[str]] = field(default_factory=dict)
     sessions: dict[str, Any] = field(default_factory=dict)
     """The latest ServerSession per session key, for notifications outside a request."""
+    state_keys: tuple[bytes | str, ...] = ()
+    """Request-state keys for 2026-07-28 confirmations: the first seals, all unseal (>= 32 bytes
+    each); empty: a random key per process. Servers behind one load balancer share them."""
+    confirm_ttl_s: float = 600.0
 
     def __post_init__(self) -> None:
         self.index = SearchIndex(self.registry.tools.values())
-        self.confirmer = Confirmer(self.client)
+        get_paths = frozenset(
+            t.spec.path for t in self.registry.tools.values() if t.spec.method == "GET" and t.spec.path is not None
+        )
+        self.confirmer = Confirmer(self.client, keys=self.state_keys, ttl_s=self.confirm_ttl_s, get_paths=get_paths)
         self.resources = ResourceCatalog(self.client, self.webhook_events)
         self.prompts = PromptBook(self.client, self.registry)
         if self.client.on_request is None:
