@@ -112,6 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "serve"
     if command == "serve":
         transport = getattr(args, "transport", "stdio")
+        if getattr(args, "stateless", False) and settings.dynamic:
+            print(
+                "dversum-mcp: --stateless cannot be combined with --dynamic (DVERSUM_DYNAMIC): dynamic toolsets are "
+                "per session and stateless HTTP has none; drop one of the two",
+                file=sys.stderr,
+            )
+            return 2
         return anyio.run(
             _serve,
             settings,
@@ -187,6 +194,7 @@ async def _serve(
             replace(selection, sandbox=backend.sandbox),
             dynamic=settings.dynamic,
             webhook_events=inbox.events if inbox is not None else None,
+            stateless=stateless and transport == "http",
         )
         server = build_server(state)
         auth = settings.mcp_auth_token.reveal()

@@ -25,7 +25,7 @@ from dversum_mcp.server.state import (
     announce_webhook_event,
     instructions,
     request_selection,
-    session_key,
+    session_data,
 )
 from dversum_mcp.server.tool_calls import ToolCalls
 
@@ -39,7 +39,7 @@ def _listed(state: ServerState, ctx: ServerRequestContext[Any, Any]) -> list[typ
         metas = [m for m in metas if m.read_only]
     out = [m.definition for m in metas]
     if state.dynamic:
-        enabled = state.enabled.get(session_key(ctx), set())
+        enabled = session_data(state, ctx).enabled
         tools = [t for t in state.registry.tools.values() if t.spec.toolset in enabled and selection.allows(t.spec)]
         tools += [t for t in state.registry.listed(selection) if t.spec.toolset == "sandbox"]
     else:
@@ -55,7 +55,7 @@ class _Handlers:
     async def list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        self.state.sessions[session_key(ctx)] = ctx.session
+        session_data(self.state, ctx, remember=True)
         return types.ListToolsResult(tools=_listed(self.state, ctx))
 
     async def call_tool(
@@ -67,7 +67,7 @@ class _Handlers:
     async def list_resources(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
-        self.state.sessions[session_key(ctx)] = ctx.session
+        session_data(self.state, ctx, remember=True)
         return types.ListResourcesResult(resources=await self.state.resources.listing())
 
     async def list_resource_templates(
@@ -83,14 +83,13 @@ class _Handlers:
     async def subscribe(
         self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
     ) -> types.EmptyResult:
-        self.state.subscriptions.setdefault(session_key(ctx), set()).add(str(params.uri))
-        self.state.sessions[session_key(ctx)] = ctx.session
+        session_data(self.state, ctx, remember=True).subscriptions.add(str(params.uri))
         return types.EmptyResult()
 
     async def unsubscribe(
         self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams
     ) -> types.EmptyResult:
-        self.state.subscriptions.get(session_key(ctx), set()).discard(str(params.uri))
+        session_data(self.state, ctx).subscriptions.discard(str(params.uri))
         return types.EmptyResult()
 
     # ---- prompts -----------------------------------------------------------------------------

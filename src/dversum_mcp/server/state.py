@@ -16,10 +16,12 @@ from mcp.server.context import ServerRequestContext
 
 from dversum_mcp.api.client import ApiClient, RequestLog
 from dversum_mcp.config import Settings
+from dversum_mcp.server import sessions
 from dversum_mcp.server.confirm import Confirmer
 from dversum_mcp.server.discovery import SearchIndex
 from dversum_mcp.server.prompts import PromptBook
 from dversum_mcp.server.resources import ResourceCatalog
+from dversum_mcp.server.sessions import SessionData, SessionStore
 from dversum_mcp.tools.registry import Registry, Selection
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "announce_webhook_event",
     "instructions",
     "request_selection",
+    "session_data",
     "session_key",
 ]
 
@@ -76,19 +79,21 @@ class ServerState:
     client: ApiClient
     selection: Selection
     dynamic: bool = False
-    enabled: dict[str, set[str]] = field(default_factory=dict)
     log_level: str | None = None
     """The client's logging/setLevel choice; request summaries go out at debug when it allows."""
     webhook_events: Callable[[], list[dict[str, Any]]] | None = None
-    subscriptions: dict[str, set[str]] = field(default_factory=dict)
-    sessions: dict[str, Any] = field(default_factory=dict)
-    """The latest ServerSession per session key, for notifications outside a request."""
+    session_store: SessionStore = field(default_factory=SessionStore)
+    """Per-session enabled toolsets, subscriptions and session objects; bounded, idle ones expire."""
+    stateless: bool = False
+    """Stateless HTTP: no request belongs to a session, so none has per-session state."""
     state_keys: tuple[bytes | str, ...] = ()
     """Request-state keys for 2026-07-28 confirmations: the first seals, all unseal (>= 32 bytes
     each); empty: a random key per process. Servers behind one load balancer share them."""
     confirm_ttl_s: float = 600.0
 
     def __post_init__(self) -> None:
+        if self.stateless and self.dynamic:
+            raise ValueError("dynamic toolsets need sessions: stateless HTTP cannot keep per-client tool lists")
         self.index = SearchIndex(self.registry.tools.values())
         get_paths = frozenset(
             t.spec.path for t in self.registry.tools.values() if t.spec.method == "GET" and t.spec.path is not None
@@ -118,9 +123,17 @@ def request_selection(state: ServerState, ctx: ServerRequestContext[Any, Any]) -
     return state.selection.narrowed(toolsets or None, read_only or None)
 
 
-def session_key(ctx: ServerRequestContext[Any, Any]) -> str:
-    headers = _headers(ctx)
-    return (headers.get("mcp-session-id") if headers is not None else None) or "default"
+def session_key(state: ServerState, ctx: ServerRequestContext[Any, Any]) -> str | None:
+    """The session this request belongs to (None: none; see `sessions.session_key`)."""
+    return sessions.session_key(ctx, stateless=state.stateless)
+
+
+def session_data(state: ServerState, ctx: ServerRequestContext[Any, Any], *, remember: bool = False) -> SessionData:
+    """This request's session state; `remember` keeps its session object for notifications."""
+    data = state.session_store.get(session_key(state, ctx))
+    if remember:
+        data.session = ctx.session
+    return data
 
 
 WEBHOOK_EVENTS_URI = "dversum://webhooks/events"
@@ -128,11 +141,13 @@ WEBHOOK_EVENTS_URI = "dversum://webhooks/events"
 
 async def announce_webhook_event(state: ServerState) -> None:
     """A webhook arrived: resources/list_changed to every session, resources/updated to subscribers."""
-    for key, session in list(state.sessions.items()):
+    for key, data in state.session_store.items():
+        if data.session is None:
+            continue
         try:
-            await session.send_resource_list_changed()
-            if WEBHOOK_EVENTS_URI in state.subscriptions.get(key, set()):
-                await session.send_resource_updated(WEBHOOK_EVENTS_URI)
+            await data.session.send_resource_list_changed()
+            if WEBHOOK_EVENTS_URI in data.subscriptions:
+                await data.session.send_resource_updated(WEBHOOK_EVENTS_URI)
         except Exception:  # a gone session must not stop the others
             log.debug("webhook notification not delivered to %s", key, exc_info=True)
-            state.sessions.pop(key, None)
+            state.session_store.drop(key)

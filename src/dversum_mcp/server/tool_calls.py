@@ -27,7 +27,7 @@ from dversum_mcp.server.discovery import META_TOOLS
 from dversum_mcp.server.meta import MetaCall, run_meta, unknown_tool
 from dversum_mcp.server.render import ToolResult, render_error, render_outcome, render_unexpected
 from dversum_mcp.server.resources import page_uri
-from dversum_mcp.server.state import REQUESTS, ServerState, request_selection, session_key
+from dversum_mcp.server.state import REQUESTS, ServerState, request_selection, session_data, session_key
 from dversum_mcp.tools.registry import CallEnv, GeneratedTool, Selection
 
 __all__ = ["ToolCalls"]
@@ -147,7 +147,7 @@ class ToolCalls:
         if tool.spec.toolset != "pages" or tool.spec.read_only:
             return
         page_id = outcome.data.get("id")
-        subscribed = self.state.subscriptions.get(session_key(ctx), set())
+        subscribed = session_data(self.state, ctx).subscriptions
         if isinstance(page_id, str) and page_uri(page_id) in subscribed:
             try:
                 await ctx.session.send_resource_updated(page_uri(page_id))
@@ -206,7 +206,8 @@ class ToolCalls:
             index=state.index,
             selection=selection,
             dynamic=state.dynamic,
-            enabled=state.enabled.setdefault(session_key(ctx), set()),
+            enabled=session_data(state, ctx).enabled,
             run=run,
             tools_changed=tools_changed,
+            has_session=session_key(state, ctx) is not None,
         )
