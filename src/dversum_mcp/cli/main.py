@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
         help="Streamable HTTP answers as one JSON body, not an SSE stream (no progress/log notifications)",
     )
     serve.add_argument("--webhook-port", type=int, help="also receive webhooks on 127.0.0.1:PORT (a resource)")
+    serve.add_argument(
+        "--webhook-unverified",
+        action="store_true",
+        help="receive webhooks without DVERSUM_WEBHOOK_SECRET; events are shown as unverified",
+    )
     _add_selection(serve)
     tools = sub.add_parser("tools", help="list the tools by toolset")
     tools.add_argument("--json", action="store_true")
@@ -116,6 +121,13 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 "dversum-mcp: --stateless cannot be combined with --dynamic (DVERSUM_DYNAMIC): dynamic toolsets are "
                 "per session and stateless HTTP has none; drop one of the two",
+                file=sys.stderr,
+            )
+            return 2
+        if settings.webhook_port and not settings.webhook_secret and not getattr(args, "webhook_unverified", False):
+            print(
+                "dversum-mcp: the webhook receiver needs DVERSUM_WEBHOOK_SECRET (the subscription's secret), or "
+                "--webhook-unverified to accept unsigned events, shown to the model as unverified",
                 file=sys.stderr,
             )
             return 2
@@ -220,6 +232,7 @@ async def _serve(
 async def _webhook_receiver(state: Any, inbox: Any, port: int) -> None:
     """Serve the webhook inbox on loopback and announce each new event to the MCP sessions."""
     import logging
+    import os
 
     import uvicorn
 
@@ -229,9 +242,9 @@ async def _webhook_receiver(state: Any, inbox: Any, port: int) -> None:
     send, receive = anyio.create_memory_object_stream[object](100)
     inbox.on_event.append(lambda event: _offer(send, event))
     secret = state.settings.webhook_secret.reveal() or None
-    config = uvicorn.Config(
-        webhook_app(inbox, secret), host="127.0.0.1", port=port, log_config=None, log_level="warning", lifespan="off"
-    )
+    tunnels = tuple(h.strip() for h in os.environ.get("DVERSUM_WEBHOOK_HOSTS", "").split(",") if h.strip())
+    app = webhook_app(inbox, secret, allowed_hosts=tunnels)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, log_level="warning", lifespan="off")
     logging.getLogger("dversum_mcp").info("receiving webhooks on http://127.0.0.1:%d/", port)
     async with anyio.create_task_group() as group:
         group.start_soon(uvicorn.Server(config).serve)

@@ -138,7 +138,13 @@ class ResourceCatalog:
             data = (await self.client.request("GET", f"/clients/{groups[0]}")).data
             return [types.TextResourceContents(uri=uri, mime_type="application/json", text=_json(data))]
         events = self.webhook_events() if self.webhook_events is not None else []
-        return [types.TextResourceContents(uri=uri, mime_type="application/json", text=_json({"events": events}))]
+        listing: dict[str, Any] = {"events": events}
+        if any(e.get("verified") is not True for e in events):
+            listing["note"] = (
+                "Events with verified: false were received without a signature check (--webhook-unverified): "
+                "anyone on this machine could have sent them."
+            )
+        return [types.TextResourceContents(uri=uri, mime_type="application/json", text=_json(listing))]
 
 
 def _json(data: Any) -> str:
