@@ -97,8 +97,9 @@ async def test_webhook_delivery_cannot_be_rebound(
     async with _two_listeners() as (port, checked, rebound):
 
         def rebinding(host: Any, port_: Any, *args: Any, **kw: Any) -> Any:
-            if isinstance(host, str) and host.lower() == "rebind.test":
-                lookups.append(host)
+            name = host.decode() if isinstance(host, bytes) else host  # anyio passes IDNA bytes
+            if isinstance(name, str) and name.lower() == "rebind.test":
+                lookups.append(name)
                 if len(lookups) == 1:
                     return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
                 return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0))]
