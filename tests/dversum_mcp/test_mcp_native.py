@@ -227,7 +227,8 @@ async def main():
     async with api, Client(server, mode="legacy") as client:
         result = await client.call_tool("get_current_user", {})
     await app.aclose()
-    print(json.dumps({"spans": Recorder.names, "middleware": len(server.middleware), "ok": not result.is_error}))
+    spans = sum(type(m).__name__ == "OpenTelemetryMiddleware" for m in server.middleware)
+    print(json.dumps({"spans": Recorder.names, "middleware": spans, "ok": not result.is_error}))
 
 anyio.run(main)
 """
