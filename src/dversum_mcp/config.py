@@ -75,6 +75,8 @@ class Settings:
     webhook_port: int | None = None
     """Receive webhooks on 127.0.0.1:PORT inside the server; shown as dversum://webhooks/events."""
     webhook_secret: Secret = field(default_factory=lambda: Secret(""))
+    lockdown: bool = False
+    """Withhold text written outside the organization from results (length and origin instead)."""
 
     @property
     def sandbox(self) -> bool:
@@ -111,4 +113,5 @@ class Settings:
             log_level=env.get("DVERSUM_LOG_LEVEL", "INFO").strip().upper() or "INFO",
             webhook_port=int(env["DVERSUM_WEBHOOK_PORT"]) if env.get("DVERSUM_WEBHOOK_PORT", "").strip() else None,
             webhook_secret=Secret(env.get("DVERSUM_WEBHOOK_SECRET", "").strip()),
+            lockdown=_flag(env, "DVERSUM_LOCKDOWN"),
         )

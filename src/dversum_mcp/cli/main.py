@@ -42,6 +42,9 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--documented-only", action="store_true", help="hide endpoints not in the API reference")
     parser.add_argument("--dynamic", action="store_true", help="list only discovery tools; enable toolsets on demand")
     parser.add_argument("--no-confirm", action="store_true", help="never ask the user to confirm destructive calls")
+    parser.add_argument(
+        "--lockdown", action="store_true", help="withhold text written outside the organization (bookings, signers)"
+    )
 
 
 def _apply(settings: Settings, args: argparse.Namespace) -> Settings:
@@ -50,7 +53,7 @@ def _apply(settings: Settings, args: argparse.Namespace) -> Settings:
         value = _csv(getattr(args, name, None))
         if value is not None:
             updates[name] = value
-    for name in ("read_only", "documented_only", "dynamic"):
+    for name in ("read_only", "documented_only", "dynamic", "lockdown"):
         if getattr(args, name, False):
             updates[name] = True
     if getattr(args, "no_confirm", False):

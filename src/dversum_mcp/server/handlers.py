@@ -18,6 +18,7 @@ from mcp.server.models import InitializationOptions
 
 from dversum_mcp import __version__
 from dversum_mcp.server.discovery import DYNAMIC_ONLY, META_TOOLS
+from dversum_mcp.server.outside import reveal_definition
 from dversum_mcp.server.render import ToolResult
 from dversum_mcp.server.state import (
     WEBHOOK_EVENTS_URI,
@@ -38,6 +39,8 @@ def _listed(state: ServerState, ctx: ServerRequestContext[Any, Any]) -> list[typ
     if selection.read_only:
         metas = [m for m in metas if m.read_only]
     out = [m.definition for m in metas]
+    if state.settings.lockdown:
+        out.append(reveal_definition())
     if state.dynamic:
         enabled = session_data(state, ctx).enabled
         tools = [t for t in state.registry.tools.values() if t.spec.toolset in enabled and selection.allows(t.spec)]
@@ -147,7 +150,7 @@ def build_server(state: ServerState) -> Server[Any]:
             version=__version__,
             title="dVersum",
             description="dVersum business platform: clients, projects, tasks, time, invoices, pages, files",
-            instructions=instructions(state.sandbox),
+            instructions=instructions(state.sandbox, state.settings.lockdown),
             website_url="https://dversum.com",
             on_list_tools=handlers.list_tools,
             on_call_tool=handlers.call_tool,

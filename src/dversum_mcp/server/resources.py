@@ -22,6 +22,7 @@ from mcp.shared.exceptions import MCPError
 
 from dversum_mcp.api.client import ApiClient
 from dversum_mcp.api.errors import ApiError
+from dversum_mcp.server.outside import OutsideText
 from dversum_mcp.tools.schema import ID_PATTERN
 
 __all__ = ["RESOURCE_NOT_FOUND", "ResourceCatalog", "page_uri"]
@@ -42,9 +43,15 @@ def page_uri(page_id: str) -> str:
 
 
 class ResourceCatalog:
-    def __init__(self, client: ApiClient, webhook_events: Callable[[], list[dict[str, Any]]] | None = None) -> None:
+    def __init__(
+        self,
+        client: ApiClient,
+        webhook_events: Callable[[], list[dict[str, Any]]] | None = None,
+        outside: OutsideText | None = None,
+    ) -> None:
         self.client = client
         self.webhook_events = webhook_events
+        self.outside = outside or OutsideText()
 
     def templates(self) -> list[types.ResourceTemplate]:
         return [
@@ -144,7 +151,9 @@ class ResourceCatalog:
                 "Events with verified: false were received without a signature check (--webhook-unverified): "
                 "anyone on this machine could have sent them."
             )
-        return [types.TextResourceContents(uri=uri, mime_type="application/json", text=_json(listing))]
+        guarded, marks = self.outside.guard(listing)  # payloads are written by whoever posted them
+        meta = self.outside.meta(marks) if marks else None
+        return [types.TextResourceContents(uri=uri, mime_type="application/json", text=_json(guarded), _meta=meta)]
 
 
 def _json(data: Any) -> str:

@@ -25,6 +25,7 @@ from dversum_mcp.api.errors import ApiError, DversumError
 from dversum_mcp.server.confirm import NeedsInput
 from dversum_mcp.server.discovery import META_TOOLS
 from dversum_mcp.server.meta import MetaCall, run_meta, unknown_tool
+from dversum_mcp.server.outside import REVEAL_TOOL
 from dversum_mcp.server.render import ToolResult, render_error, render_outcome, render_unexpected
 from dversum_mcp.server.resources import page_uri
 from dversum_mcp.server.state import REQUESTS, ServerState, request_selection, session_data, session_key
@@ -107,8 +108,15 @@ class ToolCalls:
         started = time.monotonic()
         try:
             with anyio.fail_after(timeout):
-                outcome = await self._dispatch(ctx, params, started + timeout - 1.0)
-            return render_outcome(name, outcome, sandbox=state.sandbox)
+                if name == REVEAL_TOOL and state.settings.lockdown:
+                    outcome, marked = state.outside.reveal(params.arguments)
+                else:
+                    outcome = await self._dispatch(ctx, params, started + timeout - 1.0)
+                    outcome, marked = state.outside.outcome(outcome)  # outside-written text: marked, or withheld
+            result = render_outcome(name, outcome, sandbox=state.sandbox)
+            if marked:
+                result["_meta"] = {**(result.get("_meta") or {}), **marked}
+            return result
         except NeedsInput as needs:
             return needs.result
         except DversumError as exc:
