@@ -340,3 +340,30 @@ async def test_missing_payment_on_a_real_invoice_is_404_before_asking(harness: H
     held = asked.messages == [] and result.is_error and structured(result).get("status") == 404
     _count(held)
     assert held, result.content
+
+
+async def test_items_without_their_own_get_are_found_in_their_collection(harness: Harness) -> None:
+    """Columns, comments, folders and booking types have no item GET: the question still names
+    them (found in their list), and nothing is asked about one that is not there."""
+    async with harness.mcp() as setup:
+        project = structured(await setup.call_tool("create_project", {"name": "Relaunch"}))
+        columns = structured(await setup.call_tool("list_project_columns", {"project_id": project["id"]}))
+        column = next(v for v in columns.values() if isinstance(v, list))[0]
+        task = structured(await setup.call_tool("create_task", {"project_id": project["id"], "title": "Logo"}))
+        comment = structured(await setup.call_tool("create_task_comment", {"task_id": task["id"], "content": "ok"}))
+        folder = structured(await setup.call_tool("create_folder", {"name": "Archiv"}))
+    calls = {
+        "delete_project_column": {"project_id": project["id"], "column_id": column["id"]},
+        "delete_task_comment": {"task_id": task["id"], "comment_id": comment["id"]},
+        "delete_folder": {"folder_id": folder["id"]},
+    }
+    no = Recorder("decline")
+    async with harness.mcp(elicitation_callback=no) as client:
+        for tool, arguments in calls.items():
+            result = await client.call_tool(tool, arguments)
+            assert structured(result)["error"] == "declined_by_user", (tool, result.content)
+            missing = {**arguments, list(arguments)[-1]: "gibtsnicht"}
+            gone = await client.call_tool(tool, missing)
+            assert structured(gone).get("status") == 404, (tool, gone.content)
+    assert len(no.messages) == len(calls)
+    assert any("Archiv" in m for m in no.messages), no.messages

@@ -50,6 +50,7 @@ __all__ = [
 log = logging.getLogger("dversum_mcp")
 CONFIRM_KEY = "dversum_confirm"
 STATE_AUDIENCE = "dversum-mcp"
+_MAX_LIST_PAGES = 10
 _STATE = "dversum-confirm/v1"
 """The plaintext request state; the boundary seals it with the call's binding and expiry."""
 _FIELD = re.compile(r"\{([a-z_.]+)(\|eur)?\}")
@@ -203,17 +204,28 @@ class Confirmer:
         if path in self.get_paths or not self.get_paths:
             response = await self.client.request("GET", filled)
             return response.data if isinstance(response.data, Mapping) else {}
-        # No GET for the item itself (an invoice payment): find it in its collection.
+        # No GET for the item itself (an invoice payment, a comment): find it in its collection.
         parent, _, item_id = filled.rpartition("/")
-        response = await self.client.request("GET", parent, query={"per_page": 100})
-        data = response.data if isinstance(response.data, Mapping) else {}
-        for value in data.values():
-            if isinstance(value, list):
-                for item in value:
-                    if isinstance(item, Mapping) and str(item.get("id")) == unquote(item_id):
-                        return item
-        noun = parent.rsplit("/", 1)[-1].rstrip("s") or "item"
-        raise ApiError(404, "not_found", f"No {noun} {unquote(item_id)} at {parent}")
+        wanted = unquote(item_id)
+        for page in range(1, _MAX_LIST_PAGES + 1):
+            response = await self.client.request("GET", parent, query={"page": page, "per_page": 100})
+            data = response.data
+            items: list[Any] | None = None
+            total: Any = None
+            if isinstance(data, list):
+                items = data
+            elif isinstance(data, Mapping):
+                items = next((v for v in data.values() if isinstance(v, list)), None)
+                total = data.get("total")
+            if items is None:
+                return {}  # an answer of another shape: ask without details
+            for item in items:
+                if isinstance(item, Mapping) and str(item.get("id")) == wanted:
+                    return item
+            if not items or not isinstance(total, int) or page * 100 >= total:
+                noun = parent.rsplit("/", 1)[-1].rstrip("s") or "item"
+                raise ApiError(404, "not_found", f"No {noun} {wanted} at {parent}")
+        return {}  # a very long collection: ask without details rather than guess
 
     def question(
         self,
