@@ -21,11 +21,13 @@ import hashlib
 import logging
 import re
 import secrets
+import time
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, unquote
 
+import anyio
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity, authenticated_principal
@@ -155,9 +157,11 @@ class Confirmer:
         tool: GeneratedTool,
         arguments: Any,
         params: types.CallToolRequestParams,
+        deadline: float | None = None,
     ) -> None:
         """Ask the user before a destructive, mailing or money-moving call when the client can;
-        raise `Declined` on a no and `ConfirmationFailed` when asking fails."""
+        raise `Declined` on a no and `ConfirmationFailed` when asking fails (also when no answer
+        comes before `deadline`, a `time.monotonic()` value)."""
         spec = tool.spec
         if not (spec.destructive or spec.confirm) or not _can_elicit(ctx):
             return
@@ -170,8 +174,10 @@ class Confirmer:
                 raise NeedsInput(self.input_required(question))
         else:
             question = self.question(spec, await self.target(spec, path_args), path_args, args)
+            wait = None if deadline is None else max(0.1, deadline - time.monotonic())
             try:
-                answer = await ctx.session.elicit_form(question, _SCHEMA, related_request_id=ctx.request_id)
+                with anyio.fail_after(wait):
+                    answer = await ctx.session.elicit_form(question, _SCHEMA, related_request_id=ctx.request_id)
             except Exception as exc:  # the client said it can ask; when asking fails, nothing runs
                 log.info("confirmation for %s could not be asked", spec.name, exc_info=True)
                 raise ConfirmationFailed(

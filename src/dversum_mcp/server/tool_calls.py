@@ -172,7 +172,7 @@ class ToolCalls:
     ) -> Outcome:
         """Confirm when needed, run the generated tool, tell page subscribers."""
         if self.state.settings.confirm:
-            await self.state.confirmer.confirm(ctx, tool, arguments, params)
+            await self.state.confirmer.confirm(ctx, tool, arguments, params, deadline)
 
         async def progress(done: float, total: float | None, message: str | None) -> None:
             await ctx.session.report_progress(done, total, message)
