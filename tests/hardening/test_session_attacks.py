@@ -115,11 +115,12 @@ def test_session_store_is_bounded_and_expires() -> None:
     now = [0.0]
     store = SessionStore(max_sessions=50, idle_s=60, clock=lambda: now[0])
     for i in range(500):
-        store.get(f"k{i}").enabled.add("invoices")
-    assert len(store) == 50 and store.peek("k0") is None and store.peek("k499") is not None
+        store.get(f"http:k{i}").enabled.add("invoices")
+    assert len(store) == 50 and store.peek("http:k0") is None and store.peek("http:k499") is not None
+    store.get("conn:stdio").enabled.add("pages")
     now[0] = 61.0
-    assert store.items() == [] and len(store) == 0
-    assert store.get(None).enabled == set() and len(store) == 0  # no session: nothing kept
+    assert [k for k, _ in store.items()] == ["conn:stdio"]  # HTTP sessions expire; the local one stays
+    assert store.get(None).enabled == set() and len(store) == 1  # no session: nothing kept
 
 
 def test_stateless_dynamic_is_refused(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ The key is never a bare client-supplied value: on stateful Streamable HTTP it is
 handler runs); on stdio and in-process connections it is a random token per connection. On
 stateless HTTP and on 2026-07-28 HTTP requests there is no session, so there is no key and no
 state: nothing one client does can change what another sees. The store holds at most
-`max_sessions` entries, drops the least recently used first, and forgets entries idle for
+`max_sessions` entries, drops the least recently used first, and forgets HTTP sessions idle for
 `idle_s` seconds.
 """
 
@@ -51,6 +51,7 @@ class SessionStore:
         self.idle_s = idle_s
         self._clock = clock
         self._data: OrderedDict[str, SessionData] = OrderedDict()
+        self._swept = float("-inf")
 
     def get(self, key: str | None) -> SessionData:
         """The state of session `key` (created on first use); for no key, a throwaway one."""
@@ -85,10 +86,14 @@ class SessionStore:
         return len(self._data)
 
     def _expire(self, now: float) -> None:
-        while self._data:
-            key, oldest = next(iter(self._data.items()))
-            if now - oldest.seen < self.idle_s:
-                return
+        """Forget HTTP sessions idle for `idle_s` (the SDK ends them sooner). A local connection
+        (stdio: the one client of this process) is never dropped for idling: a client left open
+        overnight keeps its toolsets and subscriptions."""
+        if now - self._swept < min(1.0, self.idle_s):
+            return  # at most one sweep a second: a request must not pay for the whole store
+        self._swept = now
+        stale = [k for k, d in self._data.items() if k.startswith("http:") and now - d.seen >= self.idle_s]
+        for key in stale:
             del self._data[key]
 
 
