@@ -49,7 +49,7 @@ async def test_received_webhooks_are_a_resource(tmp_path: Path) -> None:
                     forged = await http.post(
                         f"http://127.0.0.1:{port}/hook",
                         content=body,
-                        headers={"X-Dversum-Signature": "sha256=" + "0" * 64},
+                        headers={"X-Dversum-Signature": "sha256=" + "0" * 64, "Content-Type": "application/json"},
                     )
                     break
                 except httpx2.ConnectError:

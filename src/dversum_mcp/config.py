@@ -89,6 +89,8 @@ class Settings:
     """The largest JSON answer read from the API; a larger one is a `response_too_large` error."""
     max_download_bytes: int = 100 * 1024 * 1024
     """The largest binary download (a PDF, a file) read from the API."""
+    lockdown: bool = False
+    """Withhold text written outside the organization from results (length and origin instead)."""
 
     @property
     def sandbox(self) -> bool:
@@ -128,4 +130,5 @@ class Settings:
             max_message_bytes=_size(env, "DVERSUM_MAX_MESSAGE_BYTES", cls.max_message_bytes),
             max_response_bytes=_size(env, "DVERSUM_MAX_RESPONSE_BYTES", cls.max_response_bytes),
             max_download_bytes=_size(env, "DVERSUM_MAX_DOWNLOAD_BYTES", cls.max_download_bytes),
+            lockdown=_flag(env, "DVERSUM_LOCKDOWN"),
         )

@@ -108,7 +108,7 @@ class SandboxApp:
                 if ctx.events:
                     self.sink.record(self.db, ctx.org_id, ctx.events, ctx.now)
         except SandboxError as exc:
-            return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+            return JSONResponse(exc.body(), status_code=exc.status, headers={**headers, **exc.headers})
         except Exception:
             log.exception("sandbox handler failed: %s %s", ep.method, ep.path)
             return JSONResponse(

@@ -22,12 +22,15 @@ __all__ = [
 class SandboxError(Exception):
     """An API error answer: HTTP status, machine token, human message and optional field."""
 
-    def __init__(self, status: int, error: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, status: int, error: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.error = error
         self.message = message
         self.field = field
+        self.headers = headers or {}
 
     def body(self) -> dict[str, object]:
         out: dict[str, object] = {"error": self.error, "message": self.message}

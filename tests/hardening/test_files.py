@@ -61,15 +61,16 @@ async def test_uploads_outside_the_roots_are_refused_before_reading(
 ) -> None:
     allowed, outside = dirs["allowed"], dirs["outside"]
     reads: list[str] = []
-    real_open = os.open
+    real_fdopen = os.fdopen
     watched = (str(allowed.resolve()), str(dirs["outside"].resolve()))
 
-    def spy(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
-        if str(path).startswith(watched):
-            reads.append(str(path))
-        return real_open(path, flags, *args, **kwargs)
+    def spy(fd: int, *args: Any, **kwargs: Any) -> Any:  # a file is read only through a file object
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        if path.startswith(watched):
+            reads.append(path)
+        return real_fdopen(fd, *args, **kwargs)
 
-    monkeypatch.setattr(os, "open", spy)
+    monkeypatch.setattr(os, "fdopen", spy)
     bad = [
         str(outside / "secret.txt"),
         str(allowed / ".." / "outside" / "secret.txt"),

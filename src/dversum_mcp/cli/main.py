@@ -42,6 +42,9 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--documented-only", action="store_true", help="hide endpoints not in the API reference")
     parser.add_argument("--dynamic", action="store_true", help="list only discovery tools; enable toolsets on demand")
     parser.add_argument("--no-confirm", action="store_true", help="never ask the user to confirm destructive calls")
+    parser.add_argument(
+        "--lockdown", action="store_true", help="withhold text written outside the organization (bookings, signers)"
+    )
 
 
 def _apply(settings: Settings, args: argparse.Namespace) -> Settings:
@@ -50,7 +53,7 @@ def _apply(settings: Settings, args: argparse.Namespace) -> Settings:
         value = _csv(getattr(args, name, None))
         if value is not None:
             updates[name] = value
-    for name in ("read_only", "documented_only", "dynamic"):
+    for name in ("read_only", "documented_only", "dynamic", "lockdown"):
         if getattr(args, name, False):
             updates[name] = True
     if getattr(args, "no_confirm", False):
@@ -74,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
         help="Streamable HTTP answers as one JSON body, not an SSE stream (no progress/log notifications)",
     )
     serve.add_argument("--webhook-port", type=int, help="also receive webhooks on 127.0.0.1:PORT (a resource)")
+    serve.add_argument(
+        "--webhook-unverified",
+        action="store_true",
+        help="receive webhooks without DVERSUM_WEBHOOK_SECRET; events are shown as unverified",
+    )
     _add_selection(serve)
     tools = sub.add_parser("tools", help="list the tools by toolset")
     tools.add_argument("--json", action="store_true")
@@ -113,6 +121,20 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "serve"
     if command == "serve":
         transport = getattr(args, "transport", "stdio")
+        if getattr(args, "stateless", False) and settings.dynamic:
+            print(
+                "dversum-mcp: --stateless cannot be combined with --dynamic (DVERSUM_DYNAMIC): dynamic toolsets are "
+                "per session and stateless HTTP has none; drop one of the two",
+                file=sys.stderr,
+            )
+            return 2
+        if settings.webhook_port and not settings.webhook_secret and not getattr(args, "webhook_unverified", False):
+            print(
+                "dversum-mcp: the webhook receiver needs DVERSUM_WEBHOOK_SECRET (the subscription's secret), or "
+                "--webhook-unverified to accept unsigned events, shown to the model as unverified",
+                file=sys.stderr,
+            )
+            return 2
         return anyio.run(
             _serve,
             settings,
@@ -205,6 +227,7 @@ async def _serve(
             replace(selection, sandbox=backend.sandbox),
             dynamic=settings.dynamic,
             webhook_events=inbox.events if inbox is not None else None,
+            stateless=stateless and transport == "http",
         )
         server = build_server(state)
         auth = settings.mcp_auth_token.reveal()
@@ -230,6 +253,7 @@ async def _serve(
 async def _webhook_receiver(state: Any, inbox: Any, port: int) -> None:
     """Serve the webhook inbox on loopback and announce each new event to the MCP sessions."""
     import logging
+    import os
 
     import uvicorn
 
@@ -239,9 +263,9 @@ async def _webhook_receiver(state: Any, inbox: Any, port: int) -> None:
     send, receive = anyio.create_memory_object_stream[object](100)
     inbox.on_event.append(lambda event: _offer(send, event))
     secret = state.settings.webhook_secret.reveal() or None
-    config = uvicorn.Config(
-        webhook_app(inbox, secret), host="127.0.0.1", port=port, log_config=None, log_level="warning", lifespan="off"
-    )
+    tunnels = tuple(h.strip() for h in os.environ.get("DVERSUM_WEBHOOK_HOSTS", "").split(",") if h.strip())
+    app = webhook_app(inbox, secret, allowed_hosts=tunnels)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, log_level="warning", lifespan="off")
     logging.getLogger("dversum_mcp").info("receiving webhooks on http://127.0.0.1:%d/", port)
     async with anyio.create_task_group() as group:
         group.start_soon(uvicorn.Server(config).serve)

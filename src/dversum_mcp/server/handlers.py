@@ -18,6 +18,7 @@ from mcp.server.models import InitializationOptions
 
 from dversum_mcp import __version__
 from dversum_mcp.server.discovery import DYNAMIC_ONLY, META_TOOLS
+from dversum_mcp.server.outside import reveal_definition
 from dversum_mcp.server.render import ToolResult
 from dversum_mcp.server.scrub import Scrubber, ScrubbingWriteStream, ScrubMiddleware
 from dversum_mcp.server.state import (
@@ -26,7 +27,7 @@ from dversum_mcp.server.state import (
     announce_webhook_event,
     instructions,
     request_selection,
-    session_key,
+    session_data,
 )
 from dversum_mcp.server.tool_calls import ToolCalls
 
@@ -39,8 +40,10 @@ def _listed(state: ServerState, ctx: ServerRequestContext[Any, Any]) -> list[typ
     if selection.read_only:
         metas = [m for m in metas if m.read_only]
     out = [m.definition for m in metas]
+    if state.settings.lockdown:
+        out.append(reveal_definition())
     if state.dynamic:
-        enabled = state.enabled.get(session_key(ctx), set())
+        enabled = session_data(state, ctx).enabled
         tools = [t for t in state.registry.tools.values() if t.spec.toolset in enabled and selection.allows(t.spec)]
         tools += [t for t in state.registry.listed(selection) if t.spec.sandbox_only]
     else:
@@ -56,7 +59,7 @@ class _Handlers:
     async def list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        self.state.sessions[session_key(ctx)] = ctx.session
+        session_data(self.state, ctx, remember=True)
         return types.ListToolsResult(tools=_listed(self.state, ctx))
 
     async def call_tool(
@@ -68,7 +71,7 @@ class _Handlers:
     async def list_resources(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
-        self.state.sessions[session_key(ctx)] = ctx.session
+        session_data(self.state, ctx, remember=True)
         return types.ListResourcesResult(resources=await self.state.resources.listing())
 
     async def list_resource_templates(
@@ -84,14 +87,13 @@ class _Handlers:
     async def subscribe(
         self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
     ) -> types.EmptyResult:
-        self.state.subscriptions.setdefault(session_key(ctx), set()).add(str(params.uri))
-        self.state.sessions[session_key(ctx)] = ctx.session
+        session_data(self.state, ctx, remember=True).subscriptions.add(str(params.uri))
         return types.EmptyResult()
 
     async def unsubscribe(
         self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams
     ) -> types.EmptyResult:
-        self.state.subscriptions.get(session_key(ctx), set()).discard(str(params.uri))
+        session_data(self.state, ctx).subscriptions.discard(str(params.uri))
         return types.EmptyResult()
 
     # ---- prompts -----------------------------------------------------------------------------
@@ -161,7 +163,7 @@ def build_server(state: ServerState) -> Server[Any]:
             version=__version__,
             title="dVersum",
             description="dVersum business platform: clients, projects, tasks, time, invoices, pages, files",
-            instructions=instructions(state.sandbox),
+            instructions=instructions(state.sandbox, state.settings.lockdown),
             website_url="https://dversum.com",
             on_list_tools=handlers.list_tools,
             on_call_tool=handlers.call_tool,
@@ -179,6 +181,7 @@ def build_server(state: ServerState) -> Server[Any]:
         server.middleware = [m for m in server.middleware if type(m).__name__ != "OpenTelemetryMiddleware"]
     if server.scrubber:  # innermost: what the tracing span records is scrubbed too
         server.middleware.append(ScrubMiddleware(server.scrubber))
+    server.middleware.append(state.confirmer.boundary)  # seals/verifies confirmation request state
     return server
 
 

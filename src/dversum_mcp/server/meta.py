@@ -31,6 +31,8 @@ class MetaCall:
     enabled: set[str]
     run: Callable[[GeneratedTool, Any], Awaitable[Outcome]]
     tools_changed: Callable[[], Awaitable[None]]
+    has_session: bool = True
+    """False on requests that belong to no session (2026-07-28 HTTP): nothing can stay enabled."""
 
 
 def allowed_names(registry: Registry, selection: Selection) -> set[str]:
@@ -135,6 +137,16 @@ async def _enable_toolset(call: MetaCall, args: dict[str, Any]) -> Outcome:
         raise ArgumentError(f"toolset must be one of {', '.join(sorted(known))}", field="toolset")
     if not call.dynamic:
         return Outcome({"toolset": toolset, "enabled": True, "note": "All selected tools are already listed."})
+    if not call.has_session:
+        return Outcome(
+            {
+                "toolset": toolset,
+                "enabled": False,
+                "tools": [t.spec.name for t in call.registry.tools.values() if t.spec.toolset == toolset],
+                "note": "This connection has no session to keep enabled toolsets in; run these tools with "
+                "call_read_tool / call_write_tool.",
+            }
+        )
     call.enabled.add(str(toolset))
     await call.tools_changed()
     return Outcome(

@@ -22,6 +22,7 @@ from mcp.shared.exceptions import MCPError
 
 from dversum_mcp.api.client import ApiClient
 from dversum_mcp.api.errors import ApiError
+from dversum_mcp.server.outside import OutsideText
 from dversum_mcp.tools.endpoints import Endpoints
 from dversum_mcp.tools.schema import ID_PATTERN
 
@@ -48,10 +49,12 @@ class ResourceCatalog:
         client: ApiClient,
         endpoint: Endpoints,
         webhook_events: Callable[[], list[dict[str, Any]]] | None = None,
+        outside: OutsideText | None = None,
     ) -> None:
         self.client = client
         self.endpoint = endpoint
         self.webhook_events = webhook_events
+        self.outside = outside or OutsideText()
 
     def templates(self) -> list[types.ResourceTemplate]:
         return [
@@ -145,7 +148,15 @@ class ResourceCatalog:
             data = (await self.client.request(*self.endpoint("get_client", id=groups[0]))).data
             return [types.TextResourceContents(uri=uri, mime_type="application/json", text=_json(data))]
         events = self.webhook_events() if self.webhook_events is not None else []
-        return [types.TextResourceContents(uri=uri, mime_type="application/json", text=_json({"events": events}))]
+        listing: dict[str, Any] = {"events": events}
+        if any(e.get("verified") is not True for e in events):
+            listing["note"] = (
+                "Events with verified: false were received without a signature check (--webhook-unverified): "
+                "anyone on this machine could have sent them."
+            )
+        guarded, marks = self.outside.guard(listing)  # payloads are written by whoever posted them
+        meta = self.outside.meta(marks) if marks else None
+        return [types.TextResourceContents(uri=uri, mime_type="application/json", text=_json(guarded), _meta=meta)]
 
 
 def _json(data: Any) -> str:

@@ -25,8 +25,9 @@ from dversum_mcp.api.errors import ApiError, DversumError
 from dversum_mcp.server.confirm import NeedsInput
 from dversum_mcp.server.discovery import META_TOOLS
 from dversum_mcp.server.meta import MetaCall, run_meta, unknown_tool
+from dversum_mcp.server.outside import REVEAL_TOOL
 from dversum_mcp.server.render import ToolResult, render_error, render_outcome, render_unexpected
-from dversum_mcp.server.state import REQUESTS, ServerState, request_selection, session_key
+from dversum_mcp.server.state import REQUESTS, ServerState, request_selection, session_data, session_key
 from dversum_mcp.tools.registry import CallEnv, GeneratedTool, Selection
 
 __all__ = ["ToolCalls"]
@@ -106,8 +107,15 @@ class ToolCalls:
         started = time.monotonic()
         try:
             with anyio.fail_after(timeout):
-                outcome = await self._dispatch(ctx, params, started + timeout - 1.0)
-            return render_outcome(name, outcome, sandbox=state.sandbox)
+                if name == REVEAL_TOOL and state.settings.lockdown:
+                    outcome, marked = state.outside.reveal(params.arguments)
+                else:
+                    outcome = await self._dispatch(ctx, params, started + timeout - 1.0)
+                    outcome, marked = state.outside.outcome(outcome)  # outside-written text: marked, or withheld
+            result = render_outcome(name, outcome, sandbox=state.sandbox)
+            if marked:
+                result["_meta"] = {**(result.get("_meta") or {}), **marked}
+            return result
         except NeedsInput as needs:
             return needs.result
         except DversumError as exc:
@@ -147,7 +155,7 @@ class ToolCalls:
         if template is None or tool.spec.read_only:
             return
         resource_id = outcome.data.get("id")
-        subscribed = self.state.subscriptions.get(session_key(ctx), set())
+        subscribed = session_data(self.state, ctx).subscriptions
         if isinstance(resource_id, str) and (uri := template.replace("{id}", resource_id)) in subscribed:
             try:
                 await ctx.session.send_resource_updated(uri)
@@ -164,7 +172,7 @@ class ToolCalls:
     ) -> Outcome:
         """Confirm when needed, run the generated tool, tell page subscribers."""
         if self.state.settings.confirm:
-            await self.state.confirmer.confirm(ctx, tool, arguments, params)
+            await self.state.confirmer.confirm(ctx, tool, arguments, params, deadline)
 
         async def progress(done: float, total: float | None, message: str | None) -> None:
             await ctx.session.report_progress(done, total, message)
@@ -206,7 +214,8 @@ class ToolCalls:
             index=state.index,
             selection=selection,
             dynamic=state.dynamic,
-            enabled=state.enabled.setdefault(session_key(ctx), set()),
+            enabled=session_data(state, ctx).enabled,
             run=run,
             tools_changed=tools_changed,
+            has_session=session_key(state, ctx) is not None,
         )

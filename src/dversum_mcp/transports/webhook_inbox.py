@@ -169,12 +169,38 @@ class WebhookInbox:
 
 
 # ---- the receiver ------------------------------------------------------------------------------
-def webhook_app(inbox: WebhookInbox, secret: str | bytes | None = None, max_body: int = MAX_BODY_BYTES) -> Any:
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _host_name(host: str) -> str:
+    """`Host` header → lowercase name without port (`[::1]:8787` → `::1`)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def webhook_app(
+    inbox: WebhookInbox,
+    secret: str | bytes | None = None,
+    max_body: int = MAX_BODY_BYTES,
+    *,
+    allowed_hosts: tuple[str, ...] = (),
+) -> Any:
     """A Starlette app taking POST deliveries on any path into `inbox`.
 
-    With a secret, a missing or wrong `X-Dversum-Signature` is answered 401 and not stored.
-    A repeated `Idempotency-Key` is answered 200 with `duplicate: true` (so the sender stops
-    retrying) and not stored again. Bodies over `max_body` bytes get 413.
+    Only what a webhook sender sends is taken, so a web page the user visits cannot post events:
+    a `Host` other than loopback or `allowed_hosts` (a tunnel's name) gets 421, any `Origin`
+    (browsers send one; webhook senders do not) 403, a body that is not declared JSON 415.
+    With a secret, a missing or wrong `X-Dversum-Signature` is answered 401 and not stored;
+    without one, events are stored with `verified: false`. A repeated `Idempotency-Key` is
+    answered 200 with `duplicate: true` (so the sender stops retrying) and not stored again.
+    Bodies over `max_body` bytes get 413.
     """
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -182,8 +208,15 @@ def webhook_app(inbox: WebhookInbox, secret: str | bytes | None = None, max_body
     from starlette.routing import Route
 
     key = _key(secret) if secret else None
+    hosts = LOOPBACK_HOSTS | {_host_name(h) for h in allowed_hosts if h.strip()}
 
     async def receive(request: Request) -> JSONResponse:
+        if _host_name(request.headers.get("host", "")) not in hosts:
+            return _error(421, "foreign_host", "This receiver answers only on its own host name")
+        if request.headers.get("origin") is not None:
+            return _error(403, "browser_origin", "Webhooks come from servers; requests with an Origin are refused")
+        if not _is_json(request.headers.get("content-type", "")):
+            return _error(415, "unsupported_media_type", "Webhook bodies must be sent as application/json")
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_body:
             return _error(413, "payload_too_large", f"Body larger than {max_body} bytes")
@@ -195,9 +228,7 @@ def webhook_app(inbox: WebhookInbox, secret: str | bytes | None = None, max_body
         body = bytes(buffer)
         if key is not None and not verify_webhook_signature(key, body, request.headers.get(SIGNATURE_HEADER, "")):
             return _error(401, "invalid_signature", f"Missing or wrong {SIGNATURE_HEADER}")
-        stored, event = inbox.add(
-            request.headers, body, path=request.url.path, verified=True if key is not None else None
-        )
+        stored, event = inbox.add(request.headers, body, path=request.url.path, verified=key is not None)
         return JSONResponse({"received": True, "duplicate": not stored, "id": event["id"]})
 
     def _error(status: int, token: str, message: str) -> JSONResponse:

@@ -26,6 +26,7 @@ from dversum_sandbox.db import Row
 from dversum_sandbox.errors import SandboxError, bad_request, conflict, not_found, too_large, validation
 from dversum_sandbox.framework import MISSING, Ctx, Endpoint, Raw, new_id
 from dversum_sandbox.inputs import ensure_text, moment
+from dversum_sandbox.ratelimit import FailureLimiter
 from dversum_sandbox.signing import (
     TokenExpired,
     TokenInvalid,
@@ -60,6 +61,8 @@ CREATE INDEX IF NOT EXISTS shares_file ON shares(org_id, file_id);
 """
 
 DOWNLOAD_TTL = timedelta(minutes=5)
+SHARE_GUESSES = FailureLimiter(limit=10, window_s=15 * 60)
+"""Wrong share-link passwords per link (any address): 10 in 15 minutes, then 429 until one ages out."""
 _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9!#$&^_.+-]+$")
 
 
@@ -371,7 +374,16 @@ def public_share(ctx: Ctx) -> Raw:
             raise SandboxError(
                 401, "password_required", "This share link needs a password: ?password= or X-Share-Password"
             )
+        wait = SHARE_GUESSES.locked_for(share["id"])
+        if wait:  # per link, whatever the address: guesses spread over many addresses add up here
+            raise SandboxError(
+                429,
+                "too_many_password_attempts",
+                f"Too many wrong passwords for this share link; try again in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
         if not check_password(share["password_hash"], given):
+            SHARE_GUESSES.fail(share["id"])
             raise SandboxError(403, "wrong_password", "Wrong password for this share link")
     counted = ctx.db.execute(
         "UPDATE shares SET download_count = download_count + 1 WHERE id = ? AND revoked = 0"

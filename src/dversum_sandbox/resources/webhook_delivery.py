@@ -5,7 +5,10 @@ nothing); `kick` runs after commit and starts a background asyncio task on deman
 lifespan under `httpx2.ASGITransport`), which exits again when nothing is pending. Retry timing
 is real monotonic time, not the sandbox clock, so pinned test clocks still see retries happen.
 Deliveries only reach loopback hosts unless a host is allowed explicitly: the sandbox must not
-become a way to send requests into someone's network.
+become a way to send requests into someone's network. A host name is resolved once per attempt,
+the addresses are checked, and the connection goes to the checked address (the URL keeps its
+`Host` header and TLS server name), so a name that answers differently the second time (DNS
+rebinding) cannot redirect the POST.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 
@@ -62,6 +65,24 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _pinned(url: str, address: str) -> tuple[str, dict[str, str]]:
+    """`url` with its host replaced by `address`, and the `Host` header the URL had."""
+    parts = urlsplit(url)
+    host_header = parts.netloc.rsplit("@", 1)[-1]
+    literal = address.split("%", 1)[0]
+    literal = f"[{literal}]" if ":" in literal else literal
+    netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")), {"Host": host_header}
+
+
+def _sni(url: str) -> dict[str, Any]:
+    """TLS keeps the name of the URL (server name and certificate check), not the address."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname or _is_ip(parts.hostname):
+        return {}
+    return {"sni_hostname": parts.hostname}
 
 
 class WebhookSink:
@@ -174,12 +195,14 @@ class WebhookSink:
             )
         if row is None or row["status"] != "pending":
             return
-        refusal = await self.destination_refusal(row["url"])
-        if refusal is not None:
+        address, refusal = await self.destination(row["url"])
+        if refusal is not None or address is None:
             self._save(delivery_id, {"status": "failed", "last_error": refusal, "next_attempt_at": None})
             return
         body = row["payload"].encode()
+        url, pinned = _pinned(row["url"], address)
         headers = {
+            **pinned,
             "Content-Type": "application/json",
             "User-Agent": "dVersum-Webhooks/1 (sandbox)",
             "X-Dversum-Event": row["event"],
@@ -191,7 +214,7 @@ class WebhookSink:
         try:
             async with (
                 asyncio.timeout(self.settings.webhook_timeout_s),
-                client.stream("POST", row["url"], content=body, headers=headers) as response,
+                client.stream("POST", url, content=body, headers=headers, extensions=_sni(row["url"])) as response,
             ):
                 code = response.status_code
         except Exception as exc:  # any transport failure is one failed attempt, never a crash
@@ -212,22 +235,32 @@ class WebhookSink:
 
     async def destination_refusal(self, url: str) -> str | None:
         """None when `url` may be delivered to, else the reason (no connection is attempted)."""
+        return (await self.destination(url))[1]
+
+    async def destination(self, url: str) -> tuple[str | None, str | None]:
+        """`(address, None)`: deliver to `url` by connecting to `address`, the one checked;
+        `(None, reason)`: refused. The host name is resolved exactly once here."""
         try:
             parts = urlsplit(url)
             host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
-            return "invalid URL"
-        if not host:
-            return "invalid URL"
-        if host.lower() in self.settings.webhook_hosts:
-            return None
-        try:
-            addresses = [host] if _is_ip(host) else await self.resolve(host, port)
-        except Exception:  # unresolvable: it cannot be shown to be loopback
-            return NOT_ALLOWED
-        if not addresses or not all(is_loopback(a) for a in addresses):
-            return NOT_ALLOWED
-        return None
+            return None, "invalid URL"
+        if not host or parts.scheme not in ("http", "https"):
+            return None, "invalid URL"
+        allowed = host.lower() in self.settings.webhook_hosts
+        if _is_ip(host):
+            addresses = [host]
+        else:
+            try:
+                addresses = await self.resolve(host, port)
+            except Exception:  # unresolvable: it cannot be shown to be loopback
+                addresses = []
+        if not addresses:
+            # An explicitly allowed name is trusted as a name; anything else must be shown loopback.
+            return (host, None) if allowed else (None, NOT_ALLOWED)
+        if not allowed and not all(is_loopback(a) for a in addresses):
+            return None, NOT_ALLOWED
+        return addresses[0], None
 
     def _stamp(self, delay_s: float = 0.0) -> str:
         return iso(self.settings.clock() + timedelta(seconds=delay_s))

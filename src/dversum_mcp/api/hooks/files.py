@@ -1,19 +1,24 @@
 """Local files: uploads read only inside allowed folders; downloads saved only inside them.
 
 Allowed folders are `DVERSUM_FILE_ROOTS` plus the MCP client's roots (when it offers any).
-Paths are resolved with symlinks followed before the check, so neither `..` nor a link can
-escape; sizes are checked with stat() before anything is read; an existing file is never
-overwritten without `overwrite: true`.
+A path is matched to a root lexically (`..` normalised), then opened component by component
+from a descriptor of the root: every directory with `O_DIRECTORY | O_NOFOLLOW` relative to the
+one before (`openat`), the file itself with `O_NOFOLLOW`. No symlink below a root is ever
+followed, so swapping a parent directory for a link between a check and the open (a race)
+cannot lead outside: there is no check separate from the open. Writes create a temporary file
+in the already opened directory and rename it there. Sizes are checked with fstat() before
+anything is read; an existing file is never overwritten without `overwrite: true`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import mimetypes
 import os
+import secrets
 import stat
-import tempfile
 from pathlib import Path
 
 import anyio
@@ -38,10 +43,6 @@ async def allowed_roots(call: Call) -> list[Path]:
         if resolved.is_dir() and resolved not in out:
             out.append(resolved)
     return out
-
-
-def _inside(path: Path, roots: list[Path]) -> bool:
-    return any(path == root or path.is_relative_to(root) for root in roots)
 
 
 def _no_roots_error(field: str) -> ArgumentError:
@@ -84,42 +85,83 @@ async def upload_file(call: Call) -> Outcome:
     return Outcome(response.data if isinstance(response.data, dict) else {"ok": True})
 
 
-def _checked_upload_path(path_arg: str, roots: list[Path]) -> Path:
-    """Resolve (following links) and check a local upload path; runs in a worker thread."""
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+def _outside(path_arg: str, roots: list[Path], field: str) -> ArgumentError:
+    return ArgumentError(
+        f"{path_arg} is outside the allowed folders", field=field, hint="Allowed: " + ", ".join(str(r) for r in roots)
+    )
+
+
+def _beneath(path_arg: str, roots: list[Path], field: str) -> tuple[Path, list[str]]:
+    """The root `path_arg` lies in and the path's components below it (lexically: `..` is
+    normalised, nothing is resolved). A prefix that resolves to a root (a root configured
+    through a symlink, e.g. /tmp on macOS) counts as that root."""
+    path = Path(os.path.abspath(Path(path_arg).expanduser()))
+    for root in roots:
+        if path == root or path.is_relative_to(root):
+            return root, list(path.relative_to(root).parts)
+    for ancestor in path.parents:
+        try:
+            real = ancestor.resolve(strict=True)
+        except (OSError, RuntimeError):
+            continue
+        if real in roots:
+            return real, list(path.relative_to(ancestor).parts)
+    raise _outside(path_arg, roots, field)
+
+
+def _open_dirs(root: Path, parts: list[str], path_arg: str, field: str) -> int:
+    """A descriptor of root/parts[0]/…, each opened relative to the one before, never following
+    a link; the caller closes it."""
     try:
-        resolved = Path(path_arg).expanduser().resolve(strict=True)
-    except (OSError, RuntimeError):
-        raise ArgumentError(f"file not found: {path_arg}", field="path") from None
-    if not _inside(resolved, roots):
-        raise ArgumentError(
-            f"{path_arg} is outside the allowed folders",
-            field="path",
-            hint="Allowed: " + ", ".join(str(r) for r in roots),
-        )
-    if not resolved.is_file():
-        raise ArgumentError(f"{path_arg} is not a regular file", field="path")
-    size = resolved.stat().st_size
-    if size > MAX_UPLOAD_BYTES:
-        raise ArgumentError(f"{path_arg} is {size / 1e6:.1f} MB; the limit is 100 MB", field="path")
-    return resolved
+        fd = os.open(root, _DIR_FLAGS)
+    except OSError:
+        raise ArgumentError(f"the allowed folder {root} cannot be opened", field=field) from None
+    for part in parts:
+        try:
+            child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+        except FileNotFoundError:
+            os.close(fd)
+            raise ArgumentError(f"folder does not exist: {path_arg}", field=field) from None
+        except OSError:  # ELOOP / ENOTDIR: a symlink or a file where a folder should be
+            os.close(fd)
+            raise ArgumentError(
+                f"{path_arg} goes through a symbolic link or a file",
+                field=field,
+                hint="Links are not followed inside the allowed folders; give the real path.",
+            ) from None
+        os.close(fd)
+        fd = child
+    return fd
 
 
 def _read_upload(path_arg: str, roots: list[Path]) -> tuple[Path, bytes]:
-    """Check, then read through one descriptor opened without following links, so the file
-    checked is the file read (no swap to a symlink in between); runs in a worker thread."""
-    resolved = _checked_upload_path(path_arg, roots)
+    """Open the file below its root without following any link (see the module doc), check
+    it is a regular file of at most 100 MB, and read it; runs in a worker thread."""
+    root, parts = _beneath(path_arg, roots, "path")
+    if not parts:
+        raise ArgumentError(f"{path_arg} is a folder, not a file", field="path")
+    dir_fd = _open_dirs(root, parts[:-1], path_arg, "path")
     try:
-        # O_NONBLOCK: a FIFO swapped in after the check must not block the open.
-        fd = os.open(resolved, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        # O_NONBLOCK: a FIFO must not block the open.
+        flags = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(parts[-1], flags, dir_fd=dir_fd)
+    except FileNotFoundError:
+        raise ArgumentError(f"file not found: {path_arg}", field="path") from None
     except OSError:
-        raise ArgumentError(f"{path_arg} cannot be opened (changed or not a plain file)", field="path") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
+        raise ArgumentError(f"{path_arg} cannot be opened (a link, or not a plain file)", field="path") from None
+    finally:
+        os.close(dir_fd)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_UPLOAD_BYTES:
+        os.close(fd)
         if not stat.S_ISREG(info.st_mode):
             raise ArgumentError(f"{path_arg} is not a regular file", field="path")
-        if info.st_size > MAX_UPLOAD_BYTES:
-            raise ArgumentError(f"{path_arg} is {info.st_size / 1e6:.1f} MB; the limit is 100 MB", field="path")
-        return resolved, handle.read(MAX_UPLOAD_BYTES + 1)
+        raise ArgumentError(f"{path_arg} is {info.st_size / 1e6:.1f} MB; the limit is 100 MB", field="path")
+    with os.fdopen(fd, "rb") as handle:
+        return root.joinpath(*parts), handle.read(MAX_UPLOAD_BYTES + 1)
 
 
 async def download_file(call: Call) -> Outcome:
@@ -140,29 +182,55 @@ async def download_file(call: Call) -> Outcome:
 
 
 def _write_inside(target: str, filename: str, data: bytes, roots: list[Path], overwrite: bool) -> Path:
-    """Write atomically inside an allowed folder; runs in a worker thread."""
-    path = Path(target).expanduser()
-    if path.is_dir() or target.endswith(("/", os.sep)):
-        path = path / filename
+    """Write atomically inside an allowed folder, in a directory opened without following any
+    link (see the module doc); runs in a worker thread."""
+    root, parts = _beneath(target, roots, "save_as")
+    name = Path(filename).name or "download"
+    if target.endswith(("/", os.sep)):
+        dir_parts = parts
+    else:
+        try:  # an existing folder: save the file in it
+            os.close(_open_dirs(root, parts, target, "save_as"))
+            dir_parts = parts
+        except ArgumentError:
+            if not parts:
+                raise
+            dir_parts, name = parts[:-1], parts[-1]
+    dir_fd = _open_dirs(root, dir_parts, target, "save_as")
+    final = root.joinpath(*dir_parts, name)
     try:
-        parent = path.parent.resolve(strict=True)
-    except (OSError, RuntimeError):
-        raise ArgumentError(f"folder does not exist: {path.parent}", field="save_as") from None
-    final = parent / path.name
-    if final.is_symlink() or not _inside(parent, roots):
-        raise ArgumentError(
-            f"{target} is outside the allowed folders", field="save_as", hint="Allowed: " + ", ".join(map(str, roots))
-        )
-    if final.exists() and not overwrite:
-        raise ArgumentError(f"{final} exists; pass overwrite: true to replace it", field="save_as")
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=".dversum-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        try:
+            existing = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            existing = None
+        if existing is not None:
+            if stat.S_ISLNK(existing.st_mode) or not stat.S_ISREG(existing.st_mode):
+                raise ArgumentError(f"{final} is a link or not a plain file; it is not replaced", field="save_as")
+            if not overwrite:
+                raise ArgumentError(f"{final} exists; pass overwrite: true to replace it", field="save_as")
+        tmp = f".dversum-{secrets.token_hex(6)}.part"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(tmp, flags, 0o644, dir_fd=dir_fd)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            if overwrite:
+                os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)  # replaces a name, never follows one
+            else:
+                os.link(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)  # no clobbering
+                os.unlink(tmp, dir_fd=dir_fd)
+        except FileExistsError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dir_fd)
+            raise ArgumentError(f"{final} exists; pass overwrite: true to replace it", field="save_as") from None
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dir_fd)
+            raise
+    except OSError as exc:
+        raise ArgumentError(f"cannot write {final}: {exc.strerror or exc}", field="save_as") from None
+    finally:
+        os.close(dir_fd)
     return final
 
 
