@@ -188,9 +188,7 @@ async def test_export(api: httpx2.AsyncClient, validator: Validator) -> None:
 
 async def test_exempt_with_reason(api: httpx2.AsyncClient, validator: Validator) -> None:
     reason = "Steuerfreie Heilbehandlung nach § 4 Nr. 14 UStG"
-    _, xml = await issue(
-        api, await make_client(api), line_items=ZERO, tax_treatment="exempt", exemption_reason=reason
-    )
+    _, xml = await issue(api, await make_client(api), line_items=ZERO, tax_treatment="exempt", exemption_reason=reason)
     assert_valid(validator, xml)
     assert categories(xml) == [("E", reason, None)]
 
