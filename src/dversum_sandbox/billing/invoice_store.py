@@ -148,14 +148,14 @@ def client_ref(ctx: Ctx, client_id: str) -> dict[str, Any]:
 def require_client(ctx: Ctx, client_id: str) -> Row:
     row = client_row(ctx, client_id)
     if row is None:
-        raise validation("client_id", f"Client {client_id} does not exist in this organization; see list_clients")
+        raise validation("client_id", f"Client {client_id} does not exist in this organization; see GET /clients")
     return row
 
 
 def require_project(ctx: Ctx, project_id: str) -> None:
     found = ctx.db.scalar("SELECT 1 FROM projects WHERE id = ? AND org_id = ?", (project_id, ctx.org_id))
     if found is None:
-        raise validation("project_id", f"Project {project_id} does not exist in this organization; see list_projects")
+        raise validation("project_id", f"Project {project_id} does not exist in this organization; see GET /projects")
 
 
 def recipient(ctx: Ctx, client_id: str) -> Row:
