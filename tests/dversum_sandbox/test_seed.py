@@ -36,7 +36,9 @@ async def test_seed_fills_a_workspace_quickly(tmp_path: Path) -> None:
     started = time.perf_counter()
     result = await seed(app, strict=False)
     elapsed = time.perf_counter() - started
-    assert elapsed < 3, elapsed
+    # GoBD: every sent invoice's PDF is rendered and stored when it is sent (6 in the seed, ~0.15 s each, plus
+    # ~0.5 s to load fpdf2/factur-x once): about 2.4 s of CPU where the seed took 0.4 s before
+    assert elapsed < 5, elapsed
     assert all(s.startswith(("POST ", "GET ", "PUT ", "PATCH ")) for s in result.skipped)
     counts: dict[str, Any] = result.counts
     assert counts["folders"] == 4 and counts["files"] == 5 and counts["shares"] == 1
