@@ -95,6 +95,12 @@ def read_tax_fields(ctx: Ctx, current: Row | None = None) -> dict[str, Any]:
             value = ctx.date_field(name)
             if value is not MISSING:
                 out[name] = value.isoformat()
+    if out.get("tax_treatment", "exempt") != "exempt" and "exemption_reason" not in out:
+        out["exemption_reason"] = None  # leaving `exempt` drops its reason
+    if out.get("service_date") and "service_period_start" not in out:
+        out["service_period_start"] = out["service_period_end"] = None  # a date replaces a period
+    elif out.get("service_period_start") and "service_date" not in out:
+        out["service_date"] = None  # and a period a date
     merged = {**(current or {}), **out}
     kind = merged.get("tax_treatment") or "standard"
     if kind == "exempt" and not merged.get("exemption_reason"):
