@@ -372,11 +372,12 @@ def send_invoice(ctx: Ctx) -> dict[str, Any]:
 def invoice_pdf(ctx: Ctx) -> Raw:
     row = load_invoice(ctx)
     data = issued_pdf(ctx, row["id"]) if row["document_sha256"] else None
-    if data is None:  # a draft: rendered from today's data, marked ENTWURF/DRAFT, no XML
+    if data is None:  # a draft (marked ENTWURF/DRAFT, no XML), or a document sent before freezing existed
         org = org_row(ctx)
         client = client_row(ctx, row["client_id"]) or {"name": invoice_json(ctx, row)["client"]["name"]}
         kind = effective_treatment(org, str(row["tax_treatment"]))
-        data = _render(_document(ctx, row, seller_party(org), buyer_party(client), kind, None), with_xml=False)
+        document = _document(ctx, row, seller_party(org), buyer_party(client), kind, None)
+        data = _render(document, with_xml=row["number"] is not None)
     name = row["number"] or f"{'ENTWURF' if ctx.lang == 'de' else 'DRAFT'}-{row['id'][:8]}"
     return Raw(data, "application/pdf", headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'})
 
