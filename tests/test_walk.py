@@ -99,7 +99,15 @@ async def test_a_realistic_day_over_stdio(tmp_path: Path) -> None:
             customer = _data(
                 await client.call_tool(
                     "create_client",
-                    {"name": "Walk GmbH", "email": "buchhaltung@walk.de", "vat_id": "DE811111111", "country": "DE"},
+                    {
+                        "name": "Walk GmbH",
+                        "email": "buchhaltung@walk.de",
+                        "vat_id": "DE811111111",
+                        "country": "DE",
+                        "street": "Wanderweg 1",  # §14 Abs. 4 UStG: an invoice needs the buyer's full address
+                        "postal_code": "10115",
+                        "city": "Berlin",
+                    },
                 )
             )
             project = _data(

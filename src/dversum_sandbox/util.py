@@ -156,4 +156,4 @@ def check_users(ctx: Ctx, ids: list[str], field: str) -> None:
     }
     unknown = [i for i in ids if i not in known]
     if unknown:
-        raise validation(field, f"{field}: no user {', '.join(unknown)} in this organization (see list_users)")
+        raise validation(field, f"{field}: no user {', '.join(unknown)} in this organization (see GET /users)")

@@ -84,6 +84,9 @@ def harness(tmp_path: Path, registry: Registry) -> Harness:
         org_id, user_id, token = accounts.create_workspace(
             app.db, "Muster GmbH", "Anna Admin", "anna@muster.de", "anna", "2026-01-01T00:00:00Z"
         )
+        # the seller data §14 Abs. 4 UStG requires before an invoice can be sent
+        address = {"street": "Musterstraße 1", "postal_code": "10115", "city": "Berlin", "vat_id": "DE111111111"}
+        app.db.update("orgs", org_id, address)
     yield Harness(app, token, org_id, user_id, [], registry)  # type: ignore[misc]
     app.db.close()
 

@@ -32,7 +32,7 @@ def test_tools_json_lists_every_tool(capsys: pytest.CaptureFixture[str]) -> None
 def test_tools_table_and_unknown_toolset(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tools"]) == 0
     out = capsys.readouterr().out
-    assert "invoices — 13 tools" in out and "tokens" in out
+    assert "invoices — 15 tools" in out and "tokens" in out
     with pytest.raises(SystemExit) as info:
         main(["tools", "--toolsets", "invoicez"])
     assert info.value.code == 2

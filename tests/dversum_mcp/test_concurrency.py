@@ -14,7 +14,10 @@ pytestmark = pytest.mark.anyio
 
 async def test_200_concurrent_writes_stay_consistent(harness: Harness) -> None:
     async with harness.mcp() as client:
-        customer = structured(await client.call_tool("create_client", {"name": "ATAS", "email": "kontakt@atas.de"}))
+        address = {"street": "Hafenweg 2", "postal_code": "20095", "city": "Hamburg"}  # §14 UStG: to send an invoice
+        customer = structured(
+            await client.call_tool("create_client", {"name": "ATAS", "email": "kontakt@atas.de", **address})
+        )
         project = structured(
             await client.call_tool("create_project", {"name": "Relaunch", "client_id": customer["id"]})
         )

@@ -114,7 +114,7 @@ async def test_default_listing_is_small_and_has_discovery(harness: Harness) -> N
 
 async def test_all_lists_every_tool(harness: Harness, registry: Registry) -> None:
     everything = {n for n, t in registry.tools.items() if t.spec.toolset != "sandbox"}
-    assert len(everything) == 122
+    assert len(everything) == 125
     async with harness.mcp(selection=Selection(toolsets=("all",))) as client:
         names = _names((await client.list_tools()).tools)
     assert len(names) == len(set(names))
@@ -204,7 +204,7 @@ async def test_dynamic_mode_lists_meta_tools_and_enables_toolsets(harness: Harne
 
         toolsets = structured(await client.call_tool("list_toolsets", {}))["toolsets"]
         invoices = next(t for t in toolsets if t["toolset"] == "invoices")
-        assert invoices["tools"] == 13 and not invoices["enabled"]
+        assert invoices["tools"] == 15 and not invoices["enabled"]
 
         enabled = structured(await client.call_tool("enable_toolset", {"toolset": "invoices"}))
         assert "send_invoice" in enabled["tools"]

@@ -115,7 +115,19 @@ def test_create_invoice_request_body(doc: dict[str, Any]) -> None:
     assert schema["type"] == "object"
     assert schema["required"] == ["client_id", "line_items"]
     props = schema["properties"]
-    assert set(props) == {"client_id", "issue_date", "due_date", "line_items", "project_id", "service_date", "notes"}
+    assert set(props) == {
+        "client_id",
+        "issue_date",
+        "due_date",
+        "line_items",
+        "project_id",
+        "service_date",
+        "service_period_start",
+        "service_period_end",
+        "tax_treatment",
+        "exemption_reason",
+        "notes",
+    }
     assert props["issue_date"]["format"] == "date"
     assert props["line_items"]["type"] == "array"
     assert props["line_items"]["minItems"] == 1

@@ -48,7 +48,15 @@ def error(response: httpx2.Response, status: int, field: str | None = None, toke
 
 
 async def make_client(api: httpx2.AsyncClient, **fields: Any) -> dict[str, Any]:
-    body = {"name": "ATAS Vertriebs GmbH", "email": "kontakt@atas.de", "vat_id": "DE123456789", "country": "DE"}
+    body = {
+        "name": "ATAS Vertriebs GmbH",
+        "email": "kontakt@atas.de",
+        "vat_id": "DE123456789",
+        "country": "DE",
+        "street": "Hafenweg 2",
+        "postal_code": "20095",
+        "city": "Hamburg",
+    }
     return ok(await api.post("/clients", json={**body, **fields}), 201)  # type: ignore[no-any-return]
 
 

@@ -51,12 +51,24 @@ def sandbox(tmp_path: Path, clock: Clock) -> Iterator[SandboxApp]:
     app.db.close()
 
 
+SELLER = {
+    "street": "Musterstraße 1",
+    "postal_code": "10115",
+    "city": "Berlin",
+    "country": "DE",
+    "vat_id": "DE111111111",
+    "tax_number": "30/123/45678",
+}
+"""The seller data §14 Abs. 4 UStG requires before an invoice can be sent."""
+
+
 @pytest.fixture
 def org_a(sandbox: SandboxApp) -> Workspace:
     with sandbox.db.transaction():
         ids = accounts.create_workspace(
             sandbox.db, "Muster GmbH", "Anna Admin", "anna@muster.de", "anna", "2026-01-01T00:00:00Z"
         )
+        sandbox.db.update("orgs", ids[0], SELLER)
     return Workspace(*ids)
 
 
@@ -66,6 +78,7 @@ def org_b(sandbox: SandboxApp) -> Workspace:
         ids = accounts.create_workspace(
             sandbox.db, "Other AG", "Otto Other", "otto@other.de", "otto", "2026-01-01T00:00:00Z"
         )
+        sandbox.db.update("orgs", ids[0], SELLER)
     return Workspace(*ids)
 
 

@@ -120,7 +120,8 @@ async def _add_invoice(api: httpx2.AsyncClient, sandbox: SandboxApp, client_id: 
 
 
 async def test_linked_resources_and_delete_refused_with_invoices(api: httpx2.AsyncClient, sandbox: SandboxApp) -> None:
-    client = ok(await api.post("/clients", json=ATAS), 201)
+    address = {"street": "Hafenweg 2", "postal_code": "20095", "city": "Hamburg"}  # §14 UStG: to send an invoice
+    client = ok(await api.post("/clients", json={**ATAS, **address}), 201)
     proj = await project(api, "Website", client_id=client["id"])
     await _add_invoice(api, sandbox, client["id"])
     linked = ok(await api.get(f"/clients/{client['id']}"))["linked"]

@@ -34,7 +34,7 @@ async def test_create_draft_with_defaults_and_totals(
     lines = [LINE, {"description": "Fachbuch", "quantity": 3, "unit_price_cents": 3333, "tax_rate": 7}]
     inv = ok(await api.post("/invoices", json={"client_id": client["id"], "line_items": lines, "x": 1}), 201)
     assert inv["status"] == "draft" and inv["kind"] == "invoice" and inv["number"] is None
-    assert (inv["issue_date"], inv["due_date"], inv["service_date"]) == ("2026-06-03", "2026-06-17", "2026-06-03")
+    assert (inv["issue_date"], inv["due_date"], inv["service_date"]) == ("2026-06-03", "2026-06-17", None)
     assert inv["client"] == {"id": client["id"], "name": "ATAS Vertriebs GmbH"}
     assert [li["net_cents"] for li in inv["line_items"]] == [100000, 9999]
     assert inv["tax_groups"] == [
@@ -139,7 +139,7 @@ async def test_update_draft_partially(
     same = ok(await api.put(f"/invoices/{inv['id']}", json={}))
     assert same == updated and names(events) == ["invoice.updated"]
     moved = ok(await api.put(f"/invoices/{inv['id']}", json={"issue_date": "2026-06-10", "due_date": "2026-06-30"}))
-    assert (moved["issue_date"], moved["due_date"], moved["service_date"]) == ("2026-06-10", "2026-06-30", "2026-06-03")
+    assert (moved["issue_date"], moved["due_date"], moved["service_date"]) == ("2026-06-10", "2026-06-30", None)
 
 
 async def test_delete_draft(api: httpx2.AsyncClient, sandbox: SandboxApp, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -168,9 +168,8 @@ async def test_send_numbers_locks_and_mails(
     assert english["number"] == "RE-2026-0002"
     assert "€1,190.00" in outbox(sandbox, "invoice")[-1]["body"]
     locked = error(await api.put(f"/invoices/{sent['id']}", json={"notes": "x"}), 409, token="invoice_locked")
-    assert locked["message"] == (
-        "Invoice RE-2026-0001 is sent and locked (§14 UStG/GoBD); create a credit note instead"
-    )
+    assert locked["message"].startswith("Invoice RE-2026-0001 is sent and locked (§14 UStG/GoBD)")
+    assert f"POST /invoices/{sent['id']}/credit-note" in locked["message"]  # REST words, not tool names
     error(await api.delete(f"/invoices/{sent['id']}"), 409, token="invoice_locked")
     error(await api.post(f"/invoices/{sent['id']}/send"), 409, token="already_sent")
     assert ok(await api.get(f"/invoices/{sent['id']}"))["number"] == "RE-2026-0001"
@@ -180,7 +179,7 @@ async def test_numbers_are_per_year_and_not_consumed_by_failures(api: httpx2.Asy
     no_mail = await make_client(api, name="Ohne Mail", email=None)
     inv = await make_invoice(api, no_mail["id"])
     body = error(await api.post(f"/invoices/{inv['id']}/send"), 422, "client.email")
-    assert body["message"] == "Client has no e-mail address; set one with update_client"
+    assert body["message"] == f"Client has no e-mail address; set one with PUT /clients/{no_mail['id']}"
     assert ok(await api.get(f"/invoices/{inv['id']}"))["status"] == "draft"
     client = await make_client(api, name="Mit Mail", email="m@mail.de")
     old = await sent_invoice(api, client["id"], issue_date="2025-12-30")
@@ -203,8 +202,9 @@ async def test_pdf_download(api: httpx2.AsyncClient) -> None:
     assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
     assert response.headers["content-disposition"] == f'attachment; filename="ENTWURF-{draft["id"][:8]}.pdf"'
     assert "ENTWURF" in PdfReader(io.BytesIO(response.content)).pages[0].extract_text()
-    sent = ok(await api.post(f"/invoices/{draft['id']}/send"))
-    response = await api.get(f"/invoices/{sent['id']}/pdf", headers={"Accept-Language": "en"})
+    sent = ok(await api.post(f"/invoices/{draft['id']}/send", headers={"Accept-Language": "en"}))
+    response = await api.get(f"/invoices/{sent['id']}/pdf", headers={"Accept-Language": "de"})
+    # GoBD: the document is issued once, in the language it was sent in; every download is those bytes
     assert response.content.startswith(b"%PDF")
     assert response.headers["content-disposition"] == 'attachment; filename="RE-2026-0001.pdf"'
     reader = PdfReader(io.BytesIO(response.content))
@@ -226,8 +226,9 @@ async def test_credit_note(
     ok(await api.post(f"/invoices/{inv['id']}/payments", json={"amount_cents": 1000}), 201)
     events = capture_events(sandbox, monkeypatch)
     credit = ok(await api.post(f"/invoices/{inv['id']}/credit-note"), 201)
-    assert credit["kind"] == "credit_note" and credit["number"] == "GS-2026-0001" and credit["status"] == "sent"
-    assert credit["credit_note_of"] == inv["id"] and credit["due_date"] is None and credit["open_cents"] == 0
+    assert credit["kind"] == "credit_note" and credit["number"] == "ST-2026-0001" and credit["status"] == "sent"
+    assert credit["credit_note_of"] == inv["id"] and credit["due_date"] is None
+    assert credit["open_cents"] == -1000 and credit["refund_due_cents"] == 1000  # the 10,00 € paid are owed back
     for key in ("total_net_cents", "total_tax_cents", "total_gross_cents"):
         assert credit[key] == -inv[key]
     assert [g["tax_cents"] for g in credit["tax_groups"]] == [-g["tax_cents"] for g in inv["tax_groups"]]
@@ -235,13 +236,13 @@ async def test_credit_note(
     original = ok(await api.get(f"/invoices/{inv['id']}"))
     assert original["status"] == "credited" and original["credited_by"] == credit["id"] and original["open_cents"] == 0
     assert names(events) == ["invoice.created", "invoice.updated"] and events[1][2]["status"] == "credited"
-    assert "Gutschrift GS-2026-0001" in outbox(sandbox, "credit_note")[-1]["subject"]
+    assert "Stornorechnung ST-2026-0001" in outbox(sandbox, "credit_note")[-1]["subject"]
     error(await api.post(f"/invoices/{inv['id']}/credit-note"), 409, token="already_credited")
     error(await api.post(f"/invoices/{credit['id']}/credit-note"), 409, token="invoice_locked")
     error(await api.put(f"/invoices/{credit['id']}", json={"notes": "x"}), 409, token="invoice_locked")
     error(await api.put(f"/invoices/{inv['id']}", json={"notes": "x"}), 409, token="invoice_locked")
     error(await api.post(f"/invoices/{inv['id']}/payments", json={"amount_cents": 1}), 409, token="invoice_credited")
-    error(await api.post(f"/invoices/{credit['id']}/payments", json={"amount_cents": 1}), 409, token="invoice_locked")
+    error(await api.post(f"/invoices/{credit['id']}/payments", json={"amount_cents": 1001}), 422, "amount_cents")
     payment = ok(await api.get(f"/invoices/{inv['id']}/payments"))["payments"][0]
     error(await api.delete(f"/invoices/{inv['id']}/payments/{payment['id']}"), 409, token="invoice_credited")
     response = await api.get(f"/invoices/{credit['id']}/pdf")

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_partial_then_full_payment(
-    api: httpx2.AsyncClient, sandbox: SandboxApp, monkeypatch: pytest.MonkeyPatch
+    api: httpx2.AsyncClient, sandbox: SandboxApp, monkeypatch: pytest.MonkeyPatch, clock: Clock
 ) -> None:
     inv = await sent_invoice(api, (await make_client(api))["id"])  # 1.190,00 €
     events = capture_events(sandbox, monkeypatch)
@@ -35,6 +35,8 @@ async def test_partial_then_full_payment(
     assert first["invoice"]["payment_count"] == 1
     over = error(await api.post(f"/invoices/{inv['id']}/payments", json={"amount_cents": 100001}), 422, "amount_cents")
     assert "100000" in over["message"] and "1.000,00 €" in over["message"]
+    error(await api.post(f"/invoices/{inv['id']}/payments", json={"amount_cents": 1, "paid_at": "2026-06-05"}), 422)
+    clock.advance(days=2)  # a payment is dated between issue date and today
     body = {"amount_cents": 100000, "paid_at": "2026-06-05", "method": "paypal"}
     second = ok(await api.post(f"/invoices/{inv['id']}/payments", json=body), 201)
     assert second["invoice"]["status"] == "paid" and second["invoice"]["open_cents"] == 0
@@ -113,6 +115,8 @@ async def test_reminders_climb_three_levels(
     assert "2026-06-17" in early["message"]
     clock.advance(days=15)
     events = capture_events(sandbox, monkeypatch)
+    error(await api.post(url, json={}), 409, token="too_early")  # default: due date + 7 days
+    clock.advance(days=7)
     first = ok(await api.post(url, json={}), 201)
     assert (first["level"], first["title"], first["fee_cents"], first["open_cents"]) == (
         1,
@@ -121,12 +125,14 @@ async def test_reminders_climb_three_levels(
         119000,
     )
     assert names(events) == ["invoice.overdue", "reminder.sent"] and events[1][2] == first
+    clock.advance(days=14)  # default interval between the levels
     mail = outbox(sandbox, "reminder")[-1]
     assert mail["subject"] == "Zahlungserinnerung zur Rechnung RE-2026-0001" and "Frau Berg" in mail["body"]
     assert mail["id"] == first["email_id"] and "1.190,00 €" in mail["body"]
     second = ok(await api.post(url, json={"fee_cents": 500, "message": "Bitte umgehend zahlen."}), 201)
     assert (second["level"], second["title"], second["open_cents"]) == (2, "1. Mahnung", 119500)
     assert "1.195,00 €" in outbox(sandbox, "reminder")[-1]["body"]
+    clock.advance(days=14)
     third = ok(await api.post(url, json={"fee_cents": 500}, headers={"Accept-Language": "en"}), 201)
     assert third["title"] == "2. Mahnung" and outbox(sandbox, "reminder")[-1]["subject"].startswith("Second dunning")
     error(await api.post(url, json={}), 409, token="max_reminder_level")

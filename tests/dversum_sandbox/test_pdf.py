@@ -170,13 +170,13 @@ def test_draft_pdf_is_marked_and_has_no_xml() -> None:
 
 def test_core_font_fallback_still_renders(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pdf, "font_files", lambda: None)
-    doc = invoice("credit_note", "GS-2026-0001")
+    doc = invoice("credit_note", "ST-2026-0001")
     data = pdf.render_invoice_pdf(
         doc, SELLER, BUYER, "en", build_cii(doc, SELLER, BUYER), {"number": "RE-1", "issue_date": "2026-06-01"}
     )
     assert data.startswith(b"%PDF") and list(attachments(data)) == ["factur-x.xml"]
     page = PdfReader(io.BytesIO(data)).pages[0].extract_text()
-    assert "Credit note GS-2026-0001" in page and "EUR" in page and "RE-1" in page
+    assert "Cancellation invoice ST-2026-0001" in page and "EUR" in page and "RE-1" in page
 
 
 def test_unusable_font_override_is_skipped(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

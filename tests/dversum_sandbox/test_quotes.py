@@ -86,10 +86,10 @@ async def test_update_and_delete(api: httpx2.AsyncClient, sandbox: SandboxApp, m
     error(await api.put(f"/quotes/{quote['id']}", json={"valid_until": "2026-01-01"}), 422, "valid_until")
     assert ok(await api.put(f"/quotes/{quote['id']}", json={})) == updated
     sent = ok(await api.post(f"/quotes/{quote['id']}/send"))
-    still = ok(await api.put(f"/quotes/{quote['id']}", json={"valid_until": "2026-08-01"}))
-    assert still["status"] == "sent" and still["signing_token"] == sent["signing_token"]
+    error(await api.put(f"/quotes/{quote['id']}", json={"valid_until": "2026-08-01"}), 409, token="quote_locked")
+    assert ok(await api.get(f"/quotes/{quote['id']}"))["signing_token"] == sent["signing_token"]
     assert (await api.delete(f"/quotes/{quote['id']}")).status_code == 204
-    assert names(events) == ["quote.updated", "quote.sent", "quote.updated", "quote.deleted"]
+    assert names(events) == ["quote.updated", "quote.sent", "quote.deleted"]
     error(await api.get(f"/quotes/{quote['id']}"), 404)
 
 

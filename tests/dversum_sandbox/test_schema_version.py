@@ -15,6 +15,7 @@ import pytest
 from dversum_sandbox import SandboxSettings, create_app
 from dversum_sandbox.app import SCHEMA, SandboxApp
 from dversum_sandbox.db import schema_fingerprint
+from dversum_sandbox.seed.data import CLIENTS
 from dversum_sandbox.seed.workspace import ensure_seeded
 
 pytestmark = pytest.mark.anyio
@@ -66,7 +67,7 @@ async def test_a_database_of_another_schema_is_reset_and_reseeded(
     app = create_app(conf)
     async with _client(app, again.token) as api:
         listed = await api.get("/clients", params={"per_page": 100})
-        assert listed.status_code == 200 and listed.json()["total"] == 8
+        assert listed.status_code == 200 and listed.json()["total"] == len(CLIENTS)
         made = await api.post("/clients", json={"name": "Neu GmbH", "vat_id": "DE123456789"})
         assert made.status_code == 201 and made.json()["vat_id"] == "DE123456789"
     await app.aclose()

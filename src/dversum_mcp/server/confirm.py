@@ -113,7 +113,9 @@ def _display(resource: Mapping[str, Any]) -> str | None:
 
 
 def _resource_path(spec: ToolSpec) -> str | None:
-    """The GET path of the resource a tool acts on: the path up to its last placeholder."""
+    """The GET path of the resource a tool acts on: the path up to its last placeholder (a singleton's own path)."""
+    if spec.path is not None and "{" not in spec.path and spec.method in ("PUT", "PATCH"):
+        return spec.path  # e.g. PUT /organization: GET /organization reads what it changes
     if spec.path is None or "{" not in spec.path:
         return None
     return spec.path[: spec.path.rindex("}") + 1]

@@ -2,13 +2,17 @@
 
 A payment never exceeds the open amount (gross + dunning fees − payments): requests run one
 at a time in their own transaction, so 100 concurrent 1-cent payments on a 50-cent invoice
-yield exactly 50 payments. Reminders climb three levels (Zahlungserinnerung, 1. Mahnung,
-2. Mahnung) and only for invoices past their due date.
+yield exactly 50 payments. A payment is dated between the invoice's issue date and today. On a
+credit note (Stornorechnung) a "payment" is the refund of what the client had paid on the
+cancelled invoice. Reminders climb three levels (Zahlungserinnerung, 1. Mahnung, 2. Mahnung),
+only for invoices past their due date, and keep the organization's intervals (`dunning_days`:
+the first not before due date + N days, each next not before N days after the previous) and fees
+(`dunning_fees_cents`, unless a reminder names its own fee).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from dversum_sandbox.billing.invoice_store import (
@@ -20,11 +24,13 @@ from dversum_sandbox.billing.invoice_store import (
     recipient,
     status_of,
     today,
+    today_of,
 )
 from dversum_sandbox.billing.money import format_cents
-from dversum_sandbox.db import Row
+from dversum_sandbox.db import Row, loads
 from dversum_sandbox.errors import conflict, not_found, validation
 from dversum_sandbox.framework import MISSING, Ctx, Endpoint, new_id
+from dversum_sandbox.resources.accounts import DUNNING_DAYS, DUNNING_FEES_CENTS
 
 __all__ = ["ENDPOINTS", "METHODS", "REMINDER_TITLES"]
 
@@ -46,9 +52,12 @@ def reminder_json(row: Row) -> dict[str, Any]:
 def _refuse_settled(row: Row, action: str) -> None:
     """409 for documents that take no payments or reminders: drafts, credit notes, paid, credited."""
     if row["kind"] == "credit_note":
-        raise conflict(f"Credit note {row['number']} takes no {action}", error="invoice_locked")
+        raise conflict(f"Cancellation invoice {row['number']} takes no {action}", error="invoice_locked")
     if row["status"] == "draft":
-        raise conflict(f"Invoice is a draft; send it first with send_invoice before {action}", error="invoice_not_sent")
+        raise conflict(
+            f"Invoice is a draft; send it first (POST /invoices/{row['id']}/send) before {action}",
+            error="invoice_not_sent",
+        )
     if row["status"] == "paid":
         raise conflict(f"Invoice {row['number']} is already paid in full; no {action}", error="already_paid")
     if row["status"] == "credited":
@@ -59,6 +68,8 @@ def _refuse_settled(row: Row, action: str) -> None:
 
 
 def _status_for(row: Row, paid: int) -> str:
+    if row["kind"] == "credit_note":
+        return "refunded" if paid >= int(row["refund_due_cents"]) and paid > 0 else "sent"
     if paid <= 0:
         return "sent"
     return "paid" if paid >= int(row["total_gross_cents"]) + int(row["fees_cents"]) else "partially_paid"
@@ -76,7 +87,12 @@ def record_payment(ctx: Ctx) -> dict[str, Any]:
     paid_at = ctx.date_field("paid_at")
     method = ctx.choice("method", METHODS)
     reference = ctx.string("reference", max_length=500, allow_empty=True)
+    day = today(ctx)
+    paid_on = day if paid_at is MISSING else paid_at
+    if row["kind"] == "credit_note":
+        return _record_refund(ctx, row, amount, paid_on, method, reference)
     _refuse_settled(row, "payments")
+    _check_paid_at(row, paid_on, day)
     available = open_cents(row)
     if amount > available:
         raise validation(
@@ -89,7 +105,7 @@ def record_payment(ctx: Ctx) -> dict[str, Any]:
         "org_id": ctx.org_id,
         "invoice_id": row["id"],
         "amount_cents": amount,
-        "paid_at": (today(ctx) if paid_at is MISSING else paid_at).isoformat(),
+        "paid_at": paid_on.isoformat(),
         "method": "transfer" if method is MISSING else method,
         "reference": None if reference is MISSING else reference,
         "created_at": ctx.timestamp(),
@@ -101,6 +117,49 @@ def record_payment(ctx: Ctx) -> dict[str, Any]:
     invoice = invoice_json(ctx, ctx.fetch("invoices", "invoice", row["id"]))
     ctx.emit("invoice.paid" if status == "paid" else "invoice.partially_paid", invoice)
     return {"payment": payment_json(payment), "invoice": invoice}
+
+
+def _check_paid_at(row: Row, paid_on: date, day: date) -> None:
+    if paid_on > day:
+        raise validation("paid_at", f"paid_at {paid_on} lies in the future; record a payment once it has arrived")
+    if paid_on.isoformat() < row["issue_date"]:
+        raise validation("paid_at", f"paid_at {paid_on} lies before {row['number']} was issued on {row['issue_date']}")
+
+
+def _record_refund(ctx: Ctx, row: Row, amount: int, paid_on: date, method: Any, reference: Any) -> dict[str, Any]:
+    """A refund paid out on a credit note: what the client had paid on the cancelled invoice, not more."""
+    owed = -open_cents(row)
+    if owed <= 0:
+        raise conflict(
+            f"Nothing is owed back on cancellation invoice {row['number']}: the client had paid nothing on the "
+            "cancelled invoice, or the refund is already recorded",
+            error="nothing_to_refund",
+        )
+    _check_paid_at(row, paid_on, today(ctx))
+    if amount > owed:
+        raise validation(
+            "amount_cents",
+            f"amount_cents {amount} exceeds the refund still owed on {row['number']}: {owed} cents "
+            f"({format_cents(owed, 'de')})",
+        )
+    payment: Row = {
+        "id": new_id(),
+        "org_id": ctx.org_id,
+        "invoice_id": row["id"],
+        "amount_cents": amount,
+        "paid_at": paid_on.isoformat(),
+        "method": "transfer" if method is MISSING else method,
+        "reference": None if reference is MISSING else reference,
+        "created_at": ctx.timestamp(),
+    }
+    ctx.db.insert("invoice_payments", payment)
+    paid = int(row["paid_cents"]) + amount
+    ctx.db.update(
+        "invoices", row["id"], {"paid_cents": paid, "status": _status_for(row, paid), "updated_at": ctx.timestamp()}
+    )
+    credit = invoice_json(ctx, ctx.fetch("invoices", "invoice", row["id"]))
+    ctx.emit("invoice.updated", credit)
+    return {"payment": payment_json(payment), "invoice": credit}
 
 
 def delete_payment(ctx: Ctx) -> None:
@@ -160,11 +219,37 @@ def _reminder_mail(ctx: Ctx, row: Row, client: Row, level: int, fee: int, messag
     return ctx.email(client["email"], subject, body, "reminder", row["id"])
 
 
+def _dunning(ctx: Ctx) -> tuple[list[int], list[int]]:
+    org = org_row(ctx)
+    days = loads(org.get("dunning_days")) or list(DUNNING_DAYS)
+    fees = loads(org.get("dunning_fees_cents")) or list(DUNNING_FEES_CENTS)
+    return [int(d) for d in days], [int(f) for f in fees]
+
+
+def _check_interval(ctx: Ctx, row: Row, level: int, days: list[int]) -> None:
+    """The organization's dunning intervals: due date + N days, then N days after the previous reminder."""
+    day = today(ctx)
+    if level == 1:
+        since, what = date.fromisoformat(row["due_date"]), "the due date"
+    else:
+        last = ctx.db.scalar(
+            "SELECT MAX(sent_at) FROM invoice_reminders WHERE invoice_id = ? AND org_id = ?", (row["id"], ctx.org_id)
+        )
+        since, what = today_of(str(last)), f"the previous reminder ({REMINDER_TITLES[level - 1]})"
+    earliest = since + timedelta(days=days[level - 1])
+    if day < earliest:
+        raise conflict(
+            f"{REMINDER_TITLES[level]} for invoice {row['number']} is possible from {earliest} on: the organization "
+            f"waits {days[level - 1]} days after {what} (dunning_days in GET /organization)",
+            field="dunning_days",
+            error="too_early",
+        )
+
+
 def send_reminder(ctx: Ctx) -> dict[str, Any]:
     row = load_invoice(ctx)
     fee_sent = ctx.integer("fee_cents", minimum=0, maximum=100_000_000)
     message_sent = ctx.string("message", max_length=5000, allow_empty=True)
-    fee = 0 if fee_sent is MISSING else fee_sent
     message = None if message_sent is MISSING else message_sent
     _refuse_settled(row, "reminders")
     if status_of(row, today(ctx)) != "overdue":
@@ -181,6 +266,9 @@ def send_reminder(ctx: Ctx) -> dict[str, Any]:
             "no further reminder levels: hand it to a collection agency or the court dunning procedure",
             error="max_reminder_level",
         )
+    days, fees = _dunning(ctx)
+    _check_interval(ctx, row, level, days)
+    fee = fees[level - 1] if fee_sent is MISSING else fee_sent
     client = recipient(ctx, row["client_id"])
     now = ctx.timestamp()
     ctx.db.update(

@@ -4,6 +4,10 @@ PDF/A needs embedded fonts, so the layout uses a Unicode TrueType font found on 
 (DejaVu Sans, Liberation Sans, Arial; `DVERSUM_SANDBOX_PDF_FONT` names another). Without one it
 falls back to the PDF core font Helvetica: still a valid PDF with the XML attached, but not
 PDF/A (`pdfa_available()` tells which). Drafts carry an ENTWURF/DRAFT marker and no XML.
+Printed per §14 Abs. 4 UStG: seller and buyer with full addresses, the seller's tax number
+and/or VAT id, number, dates, the service date or period (or "Leistungsdatum entspricht
+Rechnungsdatum"), lines, net per rate, tax, and the note the tax treatment requires (§13b
+reverse charge, tax-free supplies, §19). Cancellations are titled Stornorechnung.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from fpdf import FPDF
 
 from dversum_sandbox.billing.invoice_store import format_date
 from dversum_sandbox.billing.money import format_cents, format_decimal
+from dversum_sandbox.billing.tax import treatment
 from dversum_sandbox.billing.zugferd import FACTURX_LEVEL
 from dversum_sandbox.db import Row
 
@@ -46,43 +51,55 @@ _COLUMNS = {
 _TEXT: dict[str, dict[str, str]] = {
     "de": {
         "invoice": "Rechnung",
-        "credit_note": "Gutschrift",
+        "credit_note": "Stornorechnung",
         "draft": "ENTWURF",
         "draft_note": "ENTWURF – keine gültige Rechnung, noch nicht versendet",
         "number": "Rechnungsnummer",
-        "credit_number": "Gutschriftsnummer",
+        "credit_number": "Stornonummer",
         "issue_date": "Rechnungsdatum",
         "service_date": "Leistungsdatum",
+        "service_period": "Leistungszeitraum",
+        "same_day": "Leistungsdatum entspricht Rechnungsdatum.",
         "due_date": "Fällig am",
         "customer_vat": "USt-IdNr. Kunde",
-        "refers_to": "Gutschrift zur Rechnung {number} vom {date}",
+        "refers_to": "Rechnungskorrektur: Storno der Rechnung {number} vom {date}",
+        "refund": "Auf die stornierte Rechnung bereits gezahlt: {amount}. Diesen Betrag erstatten wir Ihnen.",
+        "tax_number": "Steuernummer",
+        "register": "Registergericht",
+        "directors": "Geschäftsführung",
         "net": "Nettobetrag",
         "tax": "USt {rate} % auf {net}",
         "gross": "Gesamtbetrag",
         "pay": "Bitte überweisen Sie den Gesamtbetrag bis zum {due} unter Angabe der Nummer {number}.",
         "pay_iban": "Bitte überweisen Sie den Gesamtbetrag bis zum {due} auf IBAN {iban}, Verwendungszweck {number}.",
         "vat_id": "USt-IdNr.",
-        "no_vat_id": "USt-IdNr.: nicht hinterlegt",
+        "no_tax": "Umsatzsteuer",
     },
     "en": {
         "invoice": "Invoice",
-        "credit_note": "Credit note",
+        "credit_note": "Cancellation invoice",
         "draft": "DRAFT",
         "draft_note": "DRAFT – not a valid invoice, not sent yet",
         "number": "Invoice number",
-        "credit_number": "Credit note number",
+        "credit_number": "Cancellation number",
         "issue_date": "Invoice date",
         "service_date": "Service date",
+        "service_period": "Service period",
+        "same_day": "The service date is the invoice date.",
         "due_date": "Due date",
         "customer_vat": "Customer VAT ID",
-        "refers_to": "Credit note for invoice {number} of {date}",
+        "refers_to": "Invoice correction: cancels invoice {number} of {date}",
+        "refund": "Already paid on the cancelled invoice: {amount}. We will refund this amount.",
+        "tax_number": "Tax number",
+        "register": "Register court",
+        "directors": "Managing directors",
         "net": "Net amount",
         "tax": "VAT {rate} % on {net}",
         "gross": "Total amount",
         "pay": "Please pay the total by {due}, quoting {number}.",
         "pay_iban": "Please transfer the total by {due} to IBAN {iban}, reference {number}.",
         "vat_id": "VAT ID",
-        "no_vat_id": "VAT ID: not on file",
+        "no_tax": "VAT",
     },
 }
 
@@ -162,23 +179,43 @@ def _qty(value: Any, lang: str) -> str:
     return format_decimal(number, lang, min(places, 3))
 
 
-def _address(row: Row) -> list[str]:
-    lines = [row.get("name") or "", row.get("contact_person") or ""]
-    lines += (row.get("address") or "").splitlines()
+def _postal(row: Row) -> list[str]:
+    """Street line(s), postcode and city, and the country when it is not Germany."""
+    lines = (row.get("street") or row.get("address") or "").splitlines()
     lines.append(" ".join(p for p in (row.get("postal_code"), row.get("city")) if p))
     if (row.get("country") or "DE").upper() != "DE":
         lines.append(str(row["country"]))
     return [line for line in lines if line.strip()]
 
 
+def _address(row: Row) -> list[str]:
+    lines = [row.get("name") or "", row.get("contact_person") or "", *_postal(row)]
+    return [line for line in lines if line.strip()]
+
+
+def _footer(seller: Row, t: dict[str, str]) -> str:
+    bank = " ".join(p for p in (f"IBAN {seller['iban']}" if seller.get("iban") else "", seller.get("bic") or "") if p)
+    parts = [
+        seller.get("name") or "",
+        ", ".join(_postal(seller)),
+        f"{t['tax_number']} {seller['tax_number']}" if seller.get("tax_number") else "",
+        f"{t['vat_id']} {seller['vat_id']}" if seller.get("vat_id") else "",
+        " ".join(p for p in (seller.get("bank_name") or "", bank) if p),
+        f"{t['register']} {seller.get('register_court') or ''} {seller['register_number']}".replace("  ", " ")
+        if seller.get("register_number")
+        else "",
+        f"{t['directors']}: {seller['managing_directors']}" if seller.get("managing_directors") else "",
+    ]
+    return " · ".join(p for p in parts if p.strip())
+
+
 def _layout(pdf: _Document, doc: dict[str, Any], seller: Row, buyer: Row, lang: str, original: Row | None) -> None:
     t = _TEXT[lang]
     credit = doc["kind"] == "credit_note"
     draft = doc["number"] is None
-    seller_lines = [seller.get("name") or "", *(seller.get("address") or "").splitlines()]
-    vat = f"{t['vat_id']} {seller['vat_id']}" if seller.get("vat_id") else t["no_vat_id"]
-    iban = f"IBAN {seller['iban']}" if seller.get("iban") else ""
-    pdf.footer_text = " · ".join(p for p in (*seller_lines, vat, iban) if p.strip())
+    rule = treatment(doc.get("tax_treatment") or "standard", doc.get("exemption_reason"))
+    seller_lines = [seller.get("name") or "", *_postal(seller)]
+    pdf.footer_text = _footer(seller, t)
     pdf.add_page()
     if draft:
         pdf.set_text_color(200, 0, 0)
@@ -194,8 +231,12 @@ def _layout(pdf: _Document, doc: dict[str, Any], seller: Row, buyer: Row, lang: 
     facts = [
         (number_label, doc["number"] or t["draft"]),
         (t["issue_date"], format_date(doc["issue_date"], lang)),
-        (t["service_date"], format_date(doc["service_date"], lang)),
     ]
+    start, end = doc.get("service_period_start"), doc.get("service_period_end")
+    if start and end:
+        facts.append((t["service_period"], f"{format_date(start, lang)} – {format_date(end, lang)}"))
+    elif doc.get("service_date"):
+        facts.append((t["service_date"], format_date(doc["service_date"], lang)))
     if doc["due_date"]:
         facts.append((t["due_date"], format_date(doc["due_date"], lang)))
     if buyer.get("vat_id"):
@@ -210,14 +251,23 @@ def _layout(pdf: _Document, doc: dict[str, Any], seller: Row, buyer: Row, lang: 
     pdf.put(f"{title} {doc['number'] or t['draft']}", size=15, bold=True, height=8)
     if credit and original is not None:
         pdf.put(t["refers_to"].format(number=original["number"], date=format_date(original["issue_date"], lang)))
+    if not doc.get("service_date") and not (start and end):
+        pdf.put(t["same_day"])
     pdf.ln(3)
     _lines_table(pdf, doc, lang)
-    _totals(pdf, doc, lang)
+    _totals(pdf, doc, lang, charged=rule.category is None)
     pdf.ln(6)
+    note = rule.note(lang)
+    if note:
+        pdf.put(note, bold=True)
+        pdf.ln(2)
+    if credit and doc.get("refund_due_cents"):
+        pdf.put(t["refund"].format(amount=format_cents(int(doc["refund_due_cents"]), lang)))
     if not credit:
         key = "pay_iban" if seller.get("iban") else "pay"
         number = doc["number"] or t["draft"]
-        pdf.put(t[key].format(due=format_date(doc["due_date"], lang), iban=seller.get("iban"), number=number))
+        iban = " ".join(p for p in (seller.get("iban"), f"(BIC {seller['bic']})" if seller.get("bic") else "") if p)
+        pdf.put(t[key].format(due=format_date(doc["due_date"], lang), iban=iban, number=number))
     if doc.get("notes"):
         pdf.ln(2)
         pdf.put(str(doc["notes"]))
@@ -298,12 +348,15 @@ def _lines_table(pdf: _Document, doc: dict[str, Any], lang: str) -> None:
         _row(pdf, cells, header)
 
 
-def _totals(pdf: _Document, doc: dict[str, Any], lang: str) -> None:
+def _totals(pdf: _Document, doc: dict[str, Any], lang: str, *, charged: bool = True) -> None:
+    """Net, the tax per rate (only where VAT is charged: else the treatment's note says why not), gross."""
     t = _TEXT[lang]
     rows = [(t["net"], format_cents(doc["total_net_cents"], lang), False)]
-    for group in doc["tax_groups"]:
+    for group in doc["tax_groups"] if charged else []:
         label = t["tax"].format(rate=_qty(group["tax_rate"], lang), net=format_cents(group["net_cents"], lang))
         rows.append((label, format_cents(group["tax_cents"], lang), False))
+    if not charged:
+        rows.append((t["no_tax"], format_cents(doc["total_tax_cents"], lang), False))
     rows.append((t["gross"], format_cents(doc["total_gross_cents"], lang), True))
     pdf.ln(3)
     for label, value, bold in rows:

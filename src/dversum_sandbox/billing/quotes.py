@@ -4,15 +4,22 @@ The signing link `{base_url}/public/quotes/{token}` is the only unauthenticated 
 handlers find the quote by token alone and then act for the quote's organization. A `sweep`
 at the start of every handler marks sent quotes past `valid_until` as expired (`quote.expired`
 once). Conversion reuses the invoice module's draft creation, so totals are computed the same.
+
+A sent quote is locked: its content is frozen (`document`, `document_sha256`) as the client
+received it. `POST /quotes/{id}/revise` starts version + 1 as a new draft with the same number;
+once that version is sent, the older one reads `superseded` and its signing link answers 410.
+A signature records the version and the gross total that were signed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from datetime import timedelta
 from typing import Any
 
+from dversum_sandbox.billing.documents import buyer_party, seller_party
 from dversum_sandbox.billing.invoice_store import (
     client_ref,
     format_date,
@@ -26,8 +33,8 @@ from dversum_sandbox.billing.invoice_store import (
     today,
 )
 from dversum_sandbox.billing.money import compute_totals, format_cents, parse_line_items
-from dversum_sandbox.db import Row, loads
-from dversum_sandbox.errors import bad_request, conflict, not_found, validation
+from dversum_sandbox.db import Row, dumps, loads
+from dversum_sandbox.errors import SandboxError, bad_request, conflict, not_found, validation
 from dversum_sandbox.framework import MISSING, Ctx, Endpoint, new_id
 
 __all__ = ["ENDPOINTS", "SCHEMA", "quote_json", "sweep"]
@@ -39,14 +46,16 @@ CREATE TABLE IF NOT EXISTS quotes (
   line_items TEXT NOT NULL, tax_groups TEXT NOT NULL, total_net_cents INTEGER NOT NULL,
   total_tax_cents INTEGER NOT NULL, total_gross_cents INTEGER NOT NULL, notes TEXT, signing_token TEXT,
   sent_at TEXT, signed_at TEXT, signer_name TEXT, signer_email TEXT, rejected_at TEXT, rejection_reason TEXT,
-  invoice_id TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+  invoice_id TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, version INTEGER NOT NULL DEFAULT 1,
+  revision_of TEXT, superseded_by TEXT, document TEXT, document_sha256 TEXT, signed_version INTEGER,
+  signed_gross_cents INTEGER
 );
-CREATE UNIQUE INDEX IF NOT EXISTS quotes_org_number ON quotes(org_id, number);
+CREATE UNIQUE INDEX IF NOT EXISTS quotes_org_number_version ON quotes(org_id, number, version);
 CREATE UNIQUE INDEX IF NOT EXISTS quotes_signing_token ON quotes(signing_token) WHERE signing_token IS NOT NULL;
 CREATE INDEX IF NOT EXISTS quotes_org_status ON quotes(org_id, status, valid_until);
 """
 
-STATUSES = ("draft", "sent", "signed", "rejected", "expired", "converted")
+STATUSES = ("draft", "sent", "signed", "rejected", "expired", "converted", "superseded")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _MONEY_KEYS = ("line_items", "tax_groups", "total_net_cents", "total_tax_cents", "total_gross_cents")
@@ -60,9 +69,10 @@ def quote_json(ctx: Ctx, row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "number": row["number"],
+        "version": row["version"],
         "status": row["status"],
         "title": row["title"],
-        "client": client_ref(ctx, row["client_id"]),
+        "client": _client(ctx, row),
         "client_id": row["client_id"],
         "project_id": row["project_id"],
         "issue_date": row["issue_date"],
@@ -76,28 +86,45 @@ def quote_json(ctx: Ctx, row: Row) -> dict[str, Any]:
         "signed_at": row["signed_at"],
         "signer_name": row["signer_name"],
         "signer_email": row["signer_email"],
+        "signed_version": row["signed_version"],
+        "signed_gross_cents": row["signed_gross_cents"],
         "rejected_at": row["rejected_at"],
         "rejection_reason": row["rejection_reason"],
         "invoice_id": row["invoice_id"],
+        "revision_of": row["revision_of"],
+        "superseded_by": row["superseded_by"],
+        "document_sha256": row["document_sha256"],
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }
 
 
+def _client(ctx: Ctx, row: Row) -> dict[str, Any]:
+    document = loads(row["document"])
+    if isinstance(document, dict):
+        return {"id": row["client_id"], "name": document["buyer"]["name"]}
+    return client_ref(ctx, row["client_id"])
+
+
 def _public_json(ctx: Ctx, row: Row) -> dict[str, Any]:
-    """What the signer sees: the offer itself, no internal ids or tokens."""
+    """What the signer sees: the offer as it was sent, no internal ids or tokens."""
+    document = loads(row["document"]) or {}
+    seller = (document.get("seller") or {}).get("name") or org_row(ctx).get("name")
     return {
         "number": row["number"],
+        "version": row["version"],
         "title": row["title"],
         "status": row["status"],
-        "seller": {"name": org_row(ctx).get("name")},
-        "client": {"name": client_ref(ctx, row["client_id"])["name"]},
+        "seller": {"name": seller},
+        "client": {"name": _client(ctx, row)["name"]},
         "valid_until": row["valid_until"],
         "currency": "EUR",
         **{k: loads(row[k]) if k in ("line_items", "tax_groups") else row[k] for k in _MONEY_KEYS},
         "notes": row["notes"],
         "signed_at": row["signed_at"],
         "signer_name": row["signer_name"],
+        "signed_version": row["signed_version"],
+        "signed_gross_cents": row["signed_gross_cents"],
         "can_sign": row["status"] == "sent",
     }
 
@@ -119,11 +146,14 @@ def _load(ctx: Ctx) -> Row:
 
 
 def _locked(row: Row, action: str) -> Exception:
+    path = f"/quotes/{row['id']}"
     reasons = {
-        "signed": f"is signed by {row['signer_name']}; convert it to an invoice with convert_quote_to_invoice",
+        "sent": f"was sent and is locked as the client received it; make a new version with POST {path}/revise",
+        "signed": f"is signed by {row['signer_name']}; turn it into an invoice with POST {path}/convert-to-invoice",
         "converted": f"was converted into invoice {row['invoice_id']}",
-        "rejected": "was rejected by the client; create a new quote",
-        "expired": f"expired on {row['valid_until']}; create a new quote",
+        "rejected": f"was rejected by the client; make a new version with POST /quotes/{row['id']}/revise",
+        "expired": f"expired on {row['valid_until']}; make a new version with POST /quotes/{row['id']}/revise",
+        "superseded": f"was replaced by a newer version ({row['superseded_by']})",
     }
     return conflict(f"Quote {row['number']} {reasons[row['status']]}; it cannot be {action}", error="quote_locked")
 
@@ -194,7 +224,7 @@ def get_quote(ctx: Ctx) -> dict[str, Any]:
 
 def update_quote(ctx: Ctx) -> dict[str, Any]:
     row = _load(ctx)
-    if row["status"] not in ("draft", "sent"):
+    if row["status"] != "draft":
         raise _locked(row, "changed")
     changes: dict[str, Any] = {}
     client_id = ctx.id_field("client_id")
@@ -227,8 +257,14 @@ def delete_quote(ctx: Ctx) -> None:
     row = _load(ctx)
     if row["status"] in ("signed", "converted"):
         raise _locked(row, "deleted")
+    if row["status"] == "superseded":
+        raise _locked(row, "deleted")
     data = quote_json(ctx, row)
     ctx.db.execute("DELETE FROM quotes WHERE id = ?", (row["id"],))
+    if row["revision_of"]:  # the previous version may be revised again
+        ctx.db.execute(
+            "UPDATE quotes SET superseded_by = NULL WHERE id = ? AND status != 'superseded'", (row["revision_of"],)
+        )
     ctx.emit("quote.deleted", data)
 
 
@@ -254,24 +290,120 @@ def _quote_mail(ctx: Ctx, row: Row, client: Row) -> None:
     ctx.email(client["email"], subject, body, "quote", row["id"])
 
 
+def _freeze(ctx: Ctx, row: Row, client: Row) -> dict[str, Any]:
+    """The quote as sent (seller, buyer, lines, totals, texts), kept for good with its SHA-256."""
+    document = {
+        "kind": "quote",
+        "number": row["number"],
+        "version": row["version"],
+        "title": row["title"],
+        "issue_date": row["issue_date"],
+        "valid_until": row["valid_until"],
+        **{k: loads(row[k]) if k in ("line_items", "tax_groups") else row[k] for k in _MONEY_KEYS},
+        "notes": row["notes"],
+        "seller": seller_party(org_row(ctx)),
+        "buyer": buyer_party(client),
+    }
+    content = dumps(document).encode()
+    digest = hashlib.sha256(content).hexdigest()
+    ctx.db.insert(
+        "issued_documents",
+        {
+            "id": row["id"],
+            "org_id": ctx.org_id,
+            "kind": "quote",
+            "number": f"{row['number']} v{row['version']}",
+            "media_type": "application/json",
+            "content": content,
+            "sha256": digest,
+            "created_at": ctx.timestamp(),
+        },
+    )
+    return {"document": content.decode(), "document_sha256": digest}
+
+
+def _supersede(ctx: Ctx, row: Row) -> None:
+    """Sending a new version retires the older ones of the same number: their signing links stop working."""
+    older = ctx.db.all(
+        "SELECT * FROM quotes WHERE org_id = ? AND number = ? AND version < ? AND status NOT IN ('superseded')",
+        (ctx.org_id, row["number"], row["version"]),
+    )
+    for old in older:
+        if old["status"] in ("signed", "converted"):
+            raise conflict(
+                f"Quote {old['number']} version {old['version']} was already signed; version {row['version']} "
+                f"can no longer be sent (delete it with DELETE /quotes/{row['id']})",
+                error="already_signed",
+            )
+    for old in older:
+        ctx.db.update(
+            "quotes", old["id"], {"status": "superseded", "superseded_by": row["id"], "updated_at": ctx.timestamp()}
+        )
+        ctx.emit("quote.updated", quote_json(ctx, ctx.fetch("quotes", "quote", old["id"])))
+
+
 def send_quote(ctx: Ctx) -> dict[str, Any]:
     row = _load(ctx)
     if row["status"] not in ("draft", "sent"):
         raise _locked(row, "sent")
     if row["valid_until"] < today(ctx).isoformat():
         raise conflict(
-            f"Quote {row['number']} was only valid until {row['valid_until']}; set a new valid_until with update_quote",
+            f"Quote {row['number']} was only valid until {row['valid_until']}; set a new valid_until "
+            f"with PUT /quotes/{row['id']}",
             field="valid_until",
             error="quote_expired",
         )
     client = recipient(ctx, row["client_id"])
     now = ctx.timestamp()
     token = row["signing_token"] or secrets.token_urlsafe(24)
-    ctx.db.update("quotes", row["id"], {"status": "sent", "signing_token": token, "sent_at": now, "updated_at": now})
+    changes = {"status": "sent", "signing_token": token, "sent_at": now, "updated_at": now}
+    if row["status"] == "draft":  # a resent quote keeps the document it was first sent with
+        _supersede(ctx, row)
+        changes.update(_freeze(ctx, row, client))
+    ctx.db.update("quotes", row["id"], changes)
     sent = ctx.fetch("quotes", "quote", row["id"])
     _quote_mail(ctx, sent, client)
     data = quote_json(ctx, sent)
     ctx.emit("quote.sent", data)
+    return data
+
+
+def revise_quote(ctx: Ctx) -> dict[str, Any]:
+    row = _load(ctx)
+    if row["status"] == "draft":
+        raise conflict(
+            f"Quote {row['number']} is still a draft; change it with PUT /quotes/{row['id']}", error="quote_not_sent"
+        )
+    if row["status"] in ("signed", "converted", "superseded"):
+        raise _locked(row, "revised")
+    if row["superseded_by"]:
+        raise conflict(
+            f"Quote {row['number']} already has a newer version ({row['superseded_by']}); change or send that one",
+            error="revision_exists",
+        )
+    day, now = today(ctx), ctx.timestamp()
+    valid = row["valid_until"] if row["valid_until"] >= day.isoformat() else (day + timedelta(days=30)).isoformat()
+    revision: Row = {
+        "id": new_id(),
+        "org_id": ctx.org_id,
+        "client_id": row["client_id"],
+        "project_id": row["project_id"],
+        "number": row["number"],
+        "version": int(row["version"]) + 1,
+        "revision_of": row["id"],
+        "status": "draft",
+        "title": row["title"],
+        "issue_date": day.isoformat(),
+        "valid_until": valid,
+        **{k: row[k] for k in _MONEY_KEYS},
+        "notes": row["notes"],
+        "created_at": now,
+        "updated_at": now,
+    }
+    ctx.db.insert("quotes", revision)
+    ctx.db.update("quotes", row["id"], {"superseded_by": revision["id"], "updated_at": now})
+    data = quote_json(ctx, ctx.fetch("quotes", "quote", revision["id"]))
+    ctx.emit("quote.created", data)
     return data
 
 
@@ -308,7 +440,16 @@ def _by_token(ctx: Ctx) -> Row:
         raise not_found("quote", None)
     ctx.org_id = row["org_id"]
     sweep(ctx)
-    return ctx.fetch("quotes", "quote", row["id"])
+    current = ctx.fetch("quotes", "quote", row["id"])
+    if current["status"] == "superseded":
+        newer = ctx.db.one("SELECT version FROM quotes WHERE id = ?", (current["superseded_by"],)) or {}
+        raise SandboxError(
+            410,
+            "gone",
+            f"Quote {current['number']} version {current['version']} was replaced by version "
+            f"{newer.get('version')}; this signing link no longer works, use the link sent with the new version",
+        )
+    return current
 
 
 def public_quote(ctx: Ctx) -> dict[str, Any]:
@@ -338,6 +479,8 @@ def sign_quote(ctx: Ctx) -> dict[str, Any]:
             "signed_at": now,
             "signer_name": signer.strip(),
             "signer_email": None if email is MISSING else email,
+            "signed_version": row["version"],
+            "signed_gross_cents": row["total_gross_cents"],
             "updated_at": now,
         },
     )
@@ -356,7 +499,7 @@ def convert_quote(ctx: Ctx) -> dict[str, Any]:
     if row["status"] != "signed":
         raise conflict(
             f"Quote {row['number']} is {row['status']}, not signed; only signed quotes become invoices "
-            "(the client signs through the signing link sent with send_quote)",
+            "(the client signs through the signing link sent with the quote)",
             error="quote_not_signed",
         )
     require_client(ctx, row["client_id"])
@@ -387,6 +530,7 @@ ENDPOINTS = [
     Endpoint("DELETE", "/quotes/{id}", delete_quote),
     Endpoint("POST", "/quotes/{id}/send", send_quote),
     Endpoint("POST", "/quotes/{id}/reject", reject_quote),
+    Endpoint("POST", "/quotes/{id}/revise", revise_quote, status=201),
     Endpoint("POST", "/quotes/{id}/convert-to-invoice", convert_quote, status=201),
     Endpoint("GET", "/public/quotes/{token}", public_quote, public=True),
     Endpoint("POST", "/public/quotes/{token}/sign", sign_quote, public=True),

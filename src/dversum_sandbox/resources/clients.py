@@ -1,6 +1,8 @@
 """Clients: the business contacts invoices, quotes, projects and contracts reference.
 
-E-mail addresses are unique per organization (case-insensitive). `GET /clients/{id}` shows the
+E-mail addresses are unique per organization (case-insensitive). The postal address is structured
+(`street`, `postal_code`, `city`, `country`) as §14 UStG invoices and EN 16931 XML need it; `address`
+is the older name of the street line and is still accepted. `GET /clients/{id}` shows the
 linked resources read from the other modules' tables; those tables may not exist yet in a
 partial build, so every such read checks the schema first.
 """
@@ -11,6 +13,7 @@ import re
 import sqlite3
 from typing import Any
 
+from dversum_sandbox.billing.invoice_store import status_of
 from dversum_sandbox.clock import today_berlin
 from dversum_sandbox.db import Row
 from dversum_sandbox.errors import conflict, validation
@@ -29,7 +32,7 @@ __all__ = ["ENDPOINTS", "SCHEMA", "client_json"]
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS clients (
   id TEXT PRIMARY KEY, org_id TEXT NOT NULL, name TEXT NOT NULL, email TEXT, vat_id TEXT, country TEXT,
-  color TEXT, phone TEXT, address TEXT, postal_code TEXT, city TEXT, contact_person TEXT, notes TEXT,
+  color TEXT, phone TEXT, street TEXT, address TEXT, postal_code TEXT, city TEXT, contact_person TEXT, notes TEXT,
   created_at TEXT NOT NULL, updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS clients_org_name ON clients(org_id, name);
@@ -42,6 +45,7 @@ FIELDS = (
     "country",
     "color",
     "phone",
+    "street",
     "address",
     "postal_code",
     "city",
@@ -50,7 +54,6 @@ FIELDS = (
 )
 _VAT_ID = re.compile(r"^[A-Z]{2}[0-9A-Z+*.]{2,13}$")
 _COUNTRY = re.compile(r"^[A-Za-z]{2}$")
-_OPEN_INVOICE = ("sent", "partially_paid")
 
 
 def client_json(row: Row) -> dict[str, Any]:
@@ -72,17 +75,16 @@ def _linked(ctx: Ctx, client_id: str) -> dict[str, list[dict[str, Any]]]:
         "contracts": [],
     }
     if table_exists(ctx.db, "invoices"):
-        today = today_berlin(ctx.now).isoformat()
+        today = today_berlin(ctx.now)
         for inv in ctx.db.all(
-            f"SELECT id, number, status, due_date, total_gross_cents FROM invoices {where}",  # noqa: S608
+            f"SELECT id, number, kind, status, due_date, total_gross_cents FROM invoices {where}",  # noqa: S608
             params,
         ):
-            overdue = inv["status"] in _OPEN_INVOICE and inv["due_date"] is not None and inv["due_date"] < today
             linked["invoices"].append(
                 {
                     "id": inv["id"],
                     "number": inv["number"],
-                    "status": "overdue" if overdue else inv["status"],
+                    "status": status_of(inv, today),
                     "total_gross_cents": inv["total_gross_cents"],
                 }
             )
@@ -106,8 +108,10 @@ def _read_fields(ctx: Ctx, *, create: bool) -> dict[str, Any]:
         "color": color_field(ctx),
         "notes": optional_text(ctx, "notes"),
     }
-    for name in ("phone", "address", "postal_code", "city", "contact_person"):
+    for name in ("phone", "street", "address", "postal_code", "city", "contact_person"):
         values[name] = optional_text(ctx, name, max_length=300)
+    if values["street"] is MISSING and values["address"] is not MISSING:
+        values["street"] = values["address"]  # `address` is the older name of the street line
     if isinstance(values["name"], str):
         values["name"] = values["name"].strip()
     if isinstance(values["vat_id"], str):

@@ -78,7 +78,7 @@ def _project_column(ctx: Ctx, project_id: str, column_id: str) -> Row:
         raise validation(
             "column_id",
             f"column {column_id} belongs to project {column['project_id']}, not {project_id}; "
-            "list_project_columns shows the project's columns",
+            f"GET /projects/{project_id}/columns lists the project's columns",
         )
     return column
 
@@ -99,7 +99,7 @@ def create_task(ctx: Ctx) -> dict[str, Any]:
         )
         if first is None:
             raise conflict(
-                f"Project {project_id} has no kanban columns; add one with create_project_column first",
+                f"Project {project_id} has no kanban columns; add one with POST /projects/{project_id}/columns first",
                 "column_id",
                 "project_has_no_columns",
             )

@@ -98,7 +98,8 @@ def _overlaps(ctx: Ctx, row: Row) -> list[str]:
 
 def _timer_running(entry: Row) -> SandboxError:
     return conflict(
-        f"Timer {entry['id']} is already running (since {entry['started_at']}); stop it with stop_timer first",
+        f"Timer {entry['id']} is already running (since {entry['started_at']}); "
+        f"stop it with POST /time-entries/{entry['id']}/stop first",
         error="timer_running",
     )
 
@@ -209,7 +210,8 @@ def update_entry(ctx: Ctx) -> dict[str, Any]:
     ended = instant(ctx, "ended_at")
     if ended is not MISSING and row["ended_at"] is None:
         raise conflict(
-            f"Time entry {row['id']} is still running; stop it with stop_timer instead of setting ended_at",
+            f"Time entry {row['id']} is still running; stop it with POST /time-entries/{row['id']}/stop "
+            "instead of setting ended_at",
             "ended_at",
             "timer_running",
         )

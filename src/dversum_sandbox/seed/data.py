@@ -7,15 +7,43 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CLIENTS", "CONTRACT_TEXT", "FILES", "INVOICES", "PAGES", "PROJECTS", "QUOTES", "TASKS", "WORK"]
+__all__ = [
+    "CLIENTS",
+    "CONTRACT_TEXT",
+    "FILES",
+    "INVOICES",
+    "ORGANIZATION",
+    "OTHER_ORGANIZATION",
+    "PAGES",
+    "PROJECTS",
+    "QUOTES",
+    "TASKS",
+    "WORK",
+]
+
+ORGANIZATION = {
+    "street": "Speicherstadt 12", "postal_code": "20457", "city": "Hamburg", "country": "DE",
+    "vat_id": "DE298765432", "tax_number": "43/721/04711", "iban": "DE89370400440532013000", "bic": "COBADEFFXXX",
+    "bank_name": "Commerzbank Hamburg", "email": "buchhaltung@nordlicht-digital.de", "phone": "+49 40 1234567",
+    "register_court": "Amtsgericht Hamburg", "register_number": "HRB 165432",
+    "managing_directors": "Naumche Stojanovski",
+}  # fmt: skip
+"""Org A's seller data: everything §14 Abs. 4 UStG and EN 16931 want on an invoice."""
+
+OTHER_ORGANIZATION = {
+    "street": "Industriestraße 5", "postal_code": "50667", "city": "Köln", "country": "DE",
+    "vat_id": "DE199887766", "tax_number": "215/5701/1234", "iban": "DE02120300000000202051", "bic": "BYLADEM1001",
+    "bank_name": "Deutsche Kreditbank", "email": "rechnung@konkurrenz-ag.de", "register_court": "Amtsgericht Köln",
+    "register_number": "HRB 99887", "managing_directors": "Karl Konkurrent",
+}  # fmt: skip
 
 
 def _client(
-    name: str, email: str, vat: str, city: str, postal: str, street: str, person: str, color: str
+    name: str, email: str, vat: str, city: str, postal: str, street: str, person: str, color: str, country: str = ""
 ) -> dict[str, Any]:
     return {
-        "name": name, "email": email, "vat_id": vat, "country": vat[:2], "city": city, "postal_code": postal,
-        "address": street, "contact_person": person, "color": color,
+        "name": name, "email": email, "vat_id": vat or None, "country": country or vat[:2], "city": city,
+        "postal_code": postal, "street": street, "contact_person": person, "color": color,
     }  # fmt: skip
 
 
@@ -36,7 +64,10 @@ CLIENTS = [
             "Maria-Theresien-Straße 18", "Florian Gruber", "#d0021b"),
     _client("Kanzlei Richter & Partner", "kanzlei@richter-partner.de", "DE789123456", "Berlin", "10117",
             "Friedrichstraße 120", "Dr. Petra Richter", "#9013fe"),
+    _client("Bergsicht Outdoor AG", "einkauf@bergsicht.ch", "", "Zürich", "8001", "Bahnhofstrasse 52",
+            "Reto Keller", "#8b572a", country="CH"),
 ]  # fmt: skip
+"""Alpenblick (Austria, with a VAT id) is the EU business client, Bergsicht (Switzerland) the non-EU one."""
 
 PROJECTS: list[dict[str, Any]] = [
     {"name": "Website-Relaunch ATAS", "client": "ATAS Vertriebs GmbH", "color": "#45e59f",
@@ -96,17 +127,25 @@ def _line(description: str, quantity: float, unit_price_cents: int, unit: str = 
             "tax_rate": 19, "unit": unit}  # fmt: skip
 
 
-# (client, issue offset, due offset, state, lines)
-INVOICES = [
-    ("ATAS Vertriebs GmbH", 0, 14, "draft", [_line("Website-Relaunch, 2. Abschlag", 1, 450_000, "pauschal")]),
+# (client, issue offset, due offset, state, lines, extra fields); sent in the order of their issue dates
+INVOICES: list[tuple[str, int, int, str, list[dict[str, Any]], dict[str, Any]]] = [
+    ("ATAS Vertriebs GmbH", 0, 14, "draft", [_line("Website-Relaunch, 2. Abschlag", 1, 450_000, "pauschal")], {}),
     ("Müller & Söhne Maschinenbau GmbH", -5, 9, "sent",
-     [_line("Beratung Digitalstrategie", 8, 12_500), _line("Workshop-Unterlagen", 1, 35_000, "pauschal")]),
+     [_line("Beratung Digitalstrategie", 8, 12_500), _line("Workshop-Unterlagen", 1, 35_000, "pauschal")],
+     {"service_date": -6}),
     ("Bäckerei Schmidt KG", -12, 2, "partially_paid",
-     [_line("Shop-Konzeption", 16, 8_500), _line("Hosting Setup", 1, 19_900, "pauschal")]),
-    ("Hotel Seeblick GmbH", -40, -26, "paid", [_line("Fotoshooting Zimmer und Restaurant", 1, 180_000, "pauschal")]),
-    ("ATAS Vertriebs GmbH", -35, -21, "paid", [_line("Wartung und Support", 1, 49_000, "Monat")]),
+     [_line("Shop-Konzeption", 16, 8_500), _line("Hosting Setup", 1, 19_900, "pauschal")], {"service_date": -13}),
+    ("Hotel Seeblick GmbH", -40, -26, "paid", [_line("Fotoshooting Zimmer und Restaurant", 1, 180_000, "pauschal")],
+     {"service_date": -41}),
+    ("ATAS Vertriebs GmbH", -35, -21, "paid", [_line("Wartung und Support", 1, 49_000, "Monat")],
+     {"service_period": (-65, -36)}),
     ("Grünwerk Energie AG", -45, -31, "overdue",
-     [_line("SEO-Audit", 12, 9_000), _line("Content-Erstellung, 4 Artikel", 4, 42_000, "Stk.")]),
+     [_line("SEO-Audit", 12, 9_000), _line("Content-Erstellung, 4 Artikel", 4, 42_000, "Stk.")], {}),
+    ("Alpenblick Tourismus GmbH", -3, 11, "sent",
+     [{**_line("Buchungsstrecke Konzeption", 10, 9_500), "tax_rate": 0}],
+     {"tax_treatment": "reverse_charge", "service_date": -4}),
+    ("Bergsicht Outdoor AG", 0, 14, "draft",
+     [{**_line("Bedruckte Messewände", 2, 129_000, "Stk."), "tax_rate": 0}], {"tax_treatment": "export"}),
 ]  # fmt: skip
 
 # (client, title, state, lines)

@@ -31,6 +31,8 @@ from dversum_sandbox.seed.data import (
     CONTRACT_TEXT,
     FILES,
     INVOICES,
+    ORGANIZATION,
+    OTHER_ORGANIZATION,
     PAGES,
     PROJECTS,
     QUOTES,
@@ -104,11 +106,6 @@ async def seed(app: SandboxApp, *, strict: bool = True) -> SeedResult:
         org_id, owner, token = accounts.create_workspace(
             app.db, "Nordlicht Digital GmbH", "Naumche Stojanovski", "naumche@nordlicht-digital.de", OWNER_SLUG, stamp
         )
-        app.db.update(
-            "orgs",
-            org_id,
-            {"vat_id": "DE298765432", "address": "Speicherstadt 12, 20457 Hamburg", "iban": "DE89370400440532013000"},
-        )
         lena = accounts.add_user(app.db, org_id, "Lena Hoffmann", "lena@nordlicht-digital.de", "lena", "member", stamp)
         jonas = accounts.add_user(app.db, org_id, "Jonas Weber", "jonas@nordlicht-digital.de", "jonas", "member", stamp)
         lena_token = "dvk_sandbox_" + secrets.token_urlsafe(24)
@@ -148,6 +145,7 @@ class _Workspace:
         return self.today + timedelta(days=offset)
 
     async def build(self) -> None:
+        await self.api("PUT", "/organization", json=ORGANIZATION)
         await self.clients_()
         await self.projects_()
         await self.tasks_()
@@ -229,15 +227,23 @@ class _Workspace:
                         return
 
     async def invoices(self) -> None:
-        for client, issue, due, state, lines in INVOICES:
+        for client, issue, due, state, lines, extra in sorted(INVOICES, key=lambda invoice: invoice[1]):
             if client not in self.clients:
                 continue
-            body = {
+            body: dict[str, Any] = {
                 "client_id": self.clients[client],
                 "issue_date": self.day(issue).isoformat(),
                 "due_date": self.day(due).isoformat(),
                 "line_items": lines,
             }
+            if "tax_treatment" in extra:
+                body["tax_treatment"] = extra["tax_treatment"]
+            if "service_date" in extra:
+                body["service_date"] = self.day(extra["service_date"]).isoformat()
+            if "service_period" in extra:
+                start, end = extra["service_period"]
+                body["service_period_start"] = self.day(start).isoformat()
+                body["service_period_end"] = self.day(end).isoformat()
             invoice = await self.api("POST", "/invoices", "invoices", json=body)
             if invoice is None or state == "draft":
                 continue
@@ -359,7 +365,16 @@ class _Workspace:
         await self.api("POST", "/absences", "absences", json=absence)
 
     async def other_org(self) -> None:
-        client = {"name": "Geheimkunde GmbH", "email": "info@geheimkunde.de", "vat_id": "DE111222333", "country": "DE"}
+        await self.other("PUT", "/organization", json=OTHER_ORGANIZATION)
+        client = {
+            "name": "Geheimkunde GmbH",
+            "email": "info@geheimkunde.de",
+            "vat_id": "DE111222333",
+            "country": "DE",
+            "street": "Geheimweg 1",
+            "postal_code": "10115",
+            "city": "Berlin",
+        }
         await self.other("POST", "/clients", "other_clients", json=client)
 
 
