@@ -75,6 +75,8 @@ class Settings:
     webhook_port: int | None = None
     """Receive webhooks on 127.0.0.1:PORT inside the server; shown as dversum://webhooks/events."""
     webhook_secret: Secret = field(default_factory=lambda: Secret(""))
+    result_budget: int = 6000
+    """Tokens each tool result (text and structuredContent alike) may use; lists go on with a cursor."""
 
     @property
     def sandbox(self) -> bool:
@@ -111,4 +113,5 @@ class Settings:
             log_level=env.get("DVERSUM_LOG_LEVEL", "INFO").strip().upper() or "INFO",
             webhook_port=int(env["DVERSUM_WEBHOOK_PORT"]) if env.get("DVERSUM_WEBHOOK_PORT", "").strip() else None,
             webhook_secret=Secret(env.get("DVERSUM_WEBHOOK_SECRET", "").strip()),
+            result_budget=max(1000, int(env.get("DVERSUM_RESULT_BUDGET", "6000") or 6000)),
         )

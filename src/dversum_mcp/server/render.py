@@ -1,9 +1,14 @@
 """Tool results as the model sees them: `structuredContent` plus a compact text of the same data.
 
-Some clients read only one of the two, so both carry everything. The text is compact JSON
-without nulls and empty values (cheaper in tokens, same facts), with warnings first. Bytes
-come back as an embedded resource with their MIME type. Sandbox results are marked in `_meta`.
-Failures (`DversumError`) become `isError` results with the documented structured payload.
+Some clients read only one of the two, so both carry the same items, and each stays within the
+result budget (`DVERSUM_RESULT_BUDGET` tokens, estimated by `tokens.estimate_tokens`). Lists are
+a table with the column names once (`text.py`); a list that does not fit answers the items that
+fit with `total` and an opaque `next_cursor`. A single object too large for the budget (a long
+page) is cut at a block boundary, with a cursor for the rest where the tool takes one.
+`structuredContent` keeps every field, without nulls and without nested copies of what an id
+already names. Warnings come first. Bytes come back as an embedded resource with their MIME
+type. Sandbox results are marked in `_meta`. Failures (`DversumError`) become `isError` results
+with the documented structured payload.
 
 Results are built in their wire form (a `CallToolResult` as a dict, camelCase keys): the SDK
 validates a handler's dict against the protocol's result schema just as it does a model, so
@@ -17,10 +22,22 @@ from typing import Any
 
 import pydantic_core
 
-from dversum_mcp.api.calls import Outcome
+from dversum_mcp.api.calls import ListWindow, Outcome
+from dversum_mcp.api.cursor import TextCursor, decode_text_cursor
 from dversum_mcp.api.errors import DversumError, error_payload
+from dversum_mcp.server.text import columns_for, object_lines, table_header, table_row
+from dversum_mcp.server.tokens import DEFAULT_BUDGET, estimate_tokens
 
-__all__ = ["SANDBOX_META", "ToolResult", "compact", "render_error", "render_outcome", "render_unexpected"]
+__all__ = [
+    "SANDBOX_META",
+    "ToolResult",
+    "compact",
+    "list_is_full",
+    "render_error",
+    "render_outcome",
+    "render_unexpected",
+    "slim",
+]
 
 ToolResult = dict[str, Any]
 """A `CallToolResult` in wire form: content, structuredContent, isError, _meta."""
@@ -89,13 +106,225 @@ def _result(text: str, structured: dict[str, Any], *, is_error: bool, sandbox: b
     return result
 
 
-def render_outcome(tool: str, outcome: Outcome, *, sandbox: bool) -> ToolResult:
-    data = dict(outcome.data)
-    if outcome.warnings:
-        data["warnings"] = list(outcome.warnings)
+def slim(item: Any) -> Any:
+    """An item for `structuredContent`: no nulls or empties, and a nested object that an id field
+    already names (`project_id` + `project: {id, name}`) reduced to its name."""
+    item = _prune(item)
+    if not isinstance(item, dict):
+        return item
+    out: dict[str, Any] = {}
+    for key, value in item.items():
+        if isinstance(value, dict) and value.get("id") is not None and item.get(f"{key}_id") == value.get("id"):
+            name = next((value[k] for k in ("name", "title", "number") if k in value), None)
+            rest = {k: v for k, v in value.items() if k not in ("id", "name", "title", "number")}
+            if name is not None and not rest:
+                out[key] = name
+                continue
+        if isinstance(value, list) and value and isinstance(item.get(key[:-1] + "_ids"), list):
+            names = [v.get("name") for v in value if isinstance(v, dict)]
+            if len(names) == len(value) and all(isinstance(n, str) for n in names):
+                out[key] = names
+                continue
+        out[key] = value
+    return out
+
+
+# ---- the budget ------------------------------------------------------------------------------
+_RESERVE = 150  # header, cursor and warning lines; the envelope around the JSON
+
+
+def _item_cost(item: dict[str, Any]) -> int:
+    return estimate_tokens(compact(item)) + 1
+
+
+def list_is_full(key: str, items: list[Any], budget: int = DEFAULT_BUDGET) -> bool:
+    """For the API walk: do these raw items already fill one answer? (`structuredContent`, the
+    larger of the two views, decides.)"""
+    used = _RESERVE
+    for item in items:
+        used += _item_cost(slim(item)) if isinstance(item, dict) else 1
+        if used > budget:
+            return True
+    return False
+
+
+def _fit(costs: list[int], room: int) -> int:
+    used = 0
+    for i, cost in enumerate(costs):
+        used += cost
+        if used > room:
+            return i
+    return len(costs)
+
+
+def _render_list(outcome: Outcome, window: ListWindow, budget: int) -> tuple[str, dict[str, Any]]:
+    raw = outcome.data.get(window.key) or []
+    items = [slim(it) if isinstance(it, dict) else {"value": it} for it in raw]
+    if window.fields:
+        keep = {"id", *window.fields}
+        items = [{k: v for k, v in it.items() if k in keep} for it in items]
+    columns, other = columns_for(window.key, items, window.fields)
+    rows = [table_row(it, columns) for it in items]
+    header = table_header(columns)
+    fixed = _RESERVE + estimate_tokens(header) + sum(estimate_tokens(w) for w in outcome.warnings)
+    fixed += estimate_tokens(", ".join(other))
+    shown = min(
+        _fit([estimate_tokens(r) + 1 for r in rows], budget - fixed),
+        _fit([_item_cost(it) for it in items], budget - fixed),
+    )
+    if items and shown == 0:
+        shown = 1  # one item larger than the budget: _enforce cuts it
+    last = items[shown - 1].get("id") if shown else None
+    cursor = window.cursor_after(shown, None if last is None else str(last))
+    first, end = window.start + 1, window.start + shown
+    span = f"{first}-{end} of {window.total}" if shown else f"none of {window.total}"
     lines = [f"Warning: {w}" for w in outcome.warnings]
-    lines.append(compact(outcome.data))
-    result = _result("\n".join(lines), data, is_error=False, sandbox=sandbox)
+    lines.append(f"{window.key} {span}" + (f"; more with cursor={cursor}" if cursor else ""))
+    if shown:
+        lines.append(header)
+        lines.extend(rows[:shown])
+    if other and shown:
+        lines.append(f"Other fields (ask with fields=[...]): {', '.join(other)}")
+    structured: dict[str, Any] = {window.key: items[:shown], "total": window.total, "shown": span}
+    if cursor:
+        structured["next_cursor"] = cursor
+    if outcome.warnings:
+        structured["warnings"] = list(outcome.warnings)
+    return "\n".join(lines), structured
+
+
+def _longest_text(data: dict[str, Any]) -> str | None:
+    best, size = None, 0
+    for key, value in data.items():
+        if isinstance(value, str) and len(value) > size:
+            best, size = key, len(value)
+    return best
+
+
+def _cut_point(text: str, limit: int) -> int:
+    """The last block boundary (blank line, else line end, else space) at or before `limit`."""
+    if limit >= len(text):
+        return len(text)
+    for sep in ("\n\n", "\n", " "):
+        at = text.rfind(sep, 0, limit)
+        if at > limit // 4:
+            return at + len(sep)
+    return max(1, limit)
+
+
+def _render_object(outcome: Outcome, budget: int, continuable: bool, tool: str) -> tuple[str, dict[str, Any]]:
+    data = slim(outcome.data)
+    warnings = list(outcome.warnings)
+    if not isinstance(data, dict):
+        data = {"result": data}
+    note: list[str] = []
+    field = _longest_text(data)
+    offset = 0
+    if outcome.resume:
+        cursor = decode_text_cursor(outcome.resume)
+        if cursor.field in data and isinstance(data[cursor.field], str):
+            field, offset = cursor.field, min(cursor.offset, len(data[cursor.field]))
+            data[field] = data[field][offset:]
+            data[f"{field}_offset"] = offset
+            note.append(f"{field} continues at character {offset}.")
+
+    def sizes() -> int:
+        text = "\n".join([*warnings, *note, *object_lines(data)])
+        return max(estimate_tokens(text), estimate_tokens(compact(data))) + _RESERVE
+
+    if sizes() > budget and field is not None:
+        full = data[field]
+        whole = len(outcome.data.get(field, "")) if isinstance(outcome.data.get(field), str) else len(full)
+        data[field] = ""
+        room = budget - sizes() - 60
+        ratio = max(1, len(full)) / max(1, estimate_tokens(full))
+        limit = max(0, int(room * ratio))
+        cut = _cut_point(full, limit)
+        while cut > 1 and estimate_tokens(full[:cut]) > room:
+            cut = _cut_point(full, int(cut * 0.9))
+        data[field] = full[:cut]
+        if cut < len(full):
+            rest_at = offset + cut
+            if continuable:
+                next_cursor = TextCursor(field, rest_at).encode()
+                data["next_cursor"] = next_cursor
+                note.append(
+                    f"{field} is cut at character {rest_at} of {whole} (the answer budget); "
+                    f"call {tool} again with cursor={next_cursor} for the rest."
+                )
+            else:
+                note.append(f"{field} is cut at character {rest_at} of {whole} (the answer budget).")
+    if sizes() > budget:
+        _shrink_lists(data, budget, sizes, note)
+    if note:
+        data["notes"] = note
+    if warnings:
+        data["warnings"] = warnings
+    lines = (
+        [f"Warning: {w}" for w in warnings]
+        + note
+        + object_lines({k: v for k, v in data.items() if k not in ("notes", "warnings")})
+    )
+    return "\n".join(lines), data
+
+
+def _shrink_lists(data: dict[str, Any], budget: int, sizes: Any, note: list[str]) -> None:
+    """A result without a cursor that is still too large: its longest list keeps what fits."""
+    lists = [k for k, v in data.items() if isinstance(v, list) and len(v) > 1]
+    if not lists:
+        return
+    key = max(lists, key=lambda k: len(compact(data[k])))
+    items = data[key]
+    total = len(items)
+    lo, hi = 0, total
+    while lo < hi:  # the most items that fit
+        mid = (lo + hi + 1) // 2
+        data[key] = items[:mid]
+        if sizes() <= budget - 40:
+            lo = mid
+        else:
+            hi = mid - 1
+    data[key] = items[:lo]
+    note.append(f"{key}: only the first {lo} of {total} fit the answer budget; narrow the request for the rest.")
+
+
+def _enforce(text: str, structured: dict[str, Any], budget: int) -> tuple[str, dict[str, Any]]:
+    """The last guard: whatever is still over the budget is cut at a line (text) or replaced
+    by a note (structured), so no answer ever exceeds it."""
+    if estimate_tokens(text) > budget:
+        lines = text.split("\n")
+        kept: list[str] = []
+        used = 40
+        for line in lines:
+            cost = estimate_tokens(line) + 1
+            if used + cost > budget:
+                break
+            kept.append(line)
+            used += cost
+        kept.append(f"[cut: the rest of this answer is over the {budget}-token budget]")
+        text = "\n".join(kept)
+    if estimate_tokens(compact(structured)) > budget:
+        structured = {
+            "notes": [f"The full data is over the {budget}-token budget; see the text content."],
+        }
+    return text, structured
+
+
+def render_outcome(
+    tool: str,
+    outcome: Outcome,
+    *,
+    sandbox: bool,
+    budget: int = DEFAULT_BUDGET,
+    continuable: bool = False,
+) -> ToolResult:
+    """A successful call as a result within `budget` tokens (text and structuredContent each)."""
+    if outcome.window is not None:
+        text, structured = _render_list(outcome, outcome.window, budget)
+    else:
+        text, structured = _render_object(outcome, budget, continuable, tool)
+    text, structured = _enforce(text, structured, budget)
+    result = _result(text, structured, is_error=False, sandbox=sandbox)
     if outcome.binary is not None:
         binary = outcome.binary
         result["content"].append(

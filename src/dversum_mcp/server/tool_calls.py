@@ -25,7 +25,7 @@ from dversum_mcp.api.errors import ApiError, DversumError
 from dversum_mcp.server.confirm import NeedsInput
 from dversum_mcp.server.discovery import META_TOOLS
 from dversum_mcp.server.meta import MetaCall, run_meta, unknown_tool
-from dversum_mcp.server.render import ToolResult, render_error, render_outcome, render_unexpected
+from dversum_mcp.server.render import ToolResult, list_is_full, render_error, render_outcome, render_unexpected
 from dversum_mcp.server.resources import page_uri
 from dversum_mcp.server.state import REQUESTS, ServerState, request_selection, session_key
 from dversum_mcp.tools.registry import CallEnv, GeneratedTool, Selection
@@ -108,7 +108,14 @@ class ToolCalls:
         try:
             with anyio.fail_after(timeout):
                 outcome = await self._dispatch(ctx, params, started + timeout - 1.0)
-            return render_outcome(name, outcome, sandbox=state.sandbox)
+            tool = state.registry.tools.get(name)
+            return render_outcome(
+                name,
+                outcome,
+                sandbox=state.sandbox,
+                budget=state.settings.result_budget,
+                continuable=tool is not None and tool.spec.param("cursor") is not None,
+            )
         except NeedsInput as needs:
             return needs.result
         except DversumError as exc:
@@ -172,12 +179,18 @@ class ToolCalls:
         async def roots() -> list[Path]:
             return await _roots(ctx)
 
+        budget = self.state.settings.result_budget
+
+        def enough(key: str, items: list[Any]) -> bool:
+            return list_is_full(key, items, budget)
+
         env = CallEnv(
             client=self.state.client,
             deadline=deadline,
             progress=progress,
             roots=roots,
             file_roots=self.state.settings.file_roots,
+            enough=enough,
         )
         outcome = await self.state.registry.execute(tool, arguments, env)
         await self._notify_page(ctx, tool, outcome)
