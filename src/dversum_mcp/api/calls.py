@@ -83,13 +83,16 @@ class ListWindow:
 class Outcome:
     """What a call produced: structured data, optional bytes, and warnings for the model.
 
-    `window` is set for paged lists; `resume` carries a text cursor (the rest of a long page)."""
+    `window` is set for paged lists; `resume` carries a text cursor (the rest of a long page);
+    `text`, when a hook sets it, replaces the generic text (structuredContent stays the data)."""
 
     data: dict[str, Any]
     binary: Binary | None = None
     warnings: list[str] = field(default_factory=list)
     window: ListWindow | None = None
     resume: str | None = None
+    text: str | None = None
+    """The text for the model where a hook says it better than the generic rendering."""
 
 
 @dataclass

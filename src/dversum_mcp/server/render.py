@@ -260,11 +260,11 @@ def _render_object(outcome: Outcome, budget: int, continuable: bool, tool: str) 
         data["notes"] = note
     if warnings:
         data["warnings"] = warnings
-    lines = (
-        [f"Warning: {w}" for w in warnings]
-        + note
-        + object_lines({k: v for k, v in data.items() if k not in ("notes", "warnings")})
-    )
+    if outcome.text is not None:
+        body = [outcome.text]
+    else:
+        body = object_lines({k: v for k, v in data.items() if k not in ("notes", "warnings")})
+    lines = [f"Warning: {w}" for w in warnings] + note + body
     return "\n".join(lines), data
 
 
