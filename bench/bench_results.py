@@ -51,7 +51,9 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-async def add_time_entries(http: httpx2.AsyncClient, count: int, project_id: str, task_id: str, start: datetime) -> None:
+async def add_time_entries(
+    http: httpx2.AsyncClient, count: int, project_id: str, task_id: str, start: datetime
+) -> None:
     for i in range(count):
         begin = start + timedelta(hours=3 * i)
         body = {
@@ -119,7 +121,11 @@ async def _run(
     for name in tools:
         base = special.get(name, {})
         row: dict[str, Any] = {}
-        for label, extra_args in (("first", {}), ("per_page_100", {"per_page": 100}), ("all_pages", {"all_pages": True})):
+        for label, extra_args in (
+            ("first", {}),
+            ("per_page_100", {"per_page": 100}),
+            ("all_pages", {"all_pages": True}),
+        ):
             result = await client.call_tool(name, {**base, **extra_args})
             if result.is_error:
                 row[label] = {"error": result.content[0].text[:200]}
@@ -220,8 +226,12 @@ async def _walk_with_inserts(client: Client, http: httpx2.AsyncClient, pid: str,
         for when in (early, late):
             for _ in range(2):
                 when += timedelta(hours=1)
-                body = {"task_id": tid, "project_id": pid, "started_at": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        "ended_at": (when + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+                body = {
+                    "task_id": tid,
+                    "project_id": pid,
+                    "started_at": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "ended_at": (when + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                }
                 (await http.post("/time-entries", json=body)).raise_for_status()
                 inserted += 1
             early += timedelta(hours=3)
@@ -253,13 +263,17 @@ def main() -> int:
     out["seconds"] = round(time.perf_counter() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"largest answer: {out['largest']}; walks exact: {out['walks_exact']}; "
-          f"concurrent: {out['concurrent_walk']}; estimate/real: {out['estimate']}")
+    print(
+        f"largest answer: {out['largest']}; walks exact: {out['walks_exact']}; "
+        f"concurrent: {out['concurrent_walk']}; estimate/real: {out['estimate']}"
+    )
     for name, row in out["tools"].items():
         p = row.get("per_page_100", {})
-        print(f"  {name:28} {p.get('items')!s:>4}/{p.get('total')!s:<5} text {p.get('text_tokens')!s:>5} "
-              f"({p.get('text_tokens_per_item')}/item)  struct {p.get('structured_tokens')!s:>5} "
-              f"({p.get('structured_tokens_per_item')}/item)")
+        print(
+            f"  {name:28} {p.get('items')!s:>4}/{p.get('total')!s:<5} text {p.get('text_tokens')!s:>5} "
+            f"({p.get('text_tokens_per_item')}/item)  struct {p.get('structured_tokens')!s:>5} "
+            f"({p.get('structured_tokens_per_item')}/item)"
+        )
     return 0
 
 

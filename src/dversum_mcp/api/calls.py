@@ -231,7 +231,11 @@ async def list_window(call: Call) -> Outcome:
 
     async def fetch(page: int) -> list[Any]:
         if page not in pages:
-            query = {**call.query, "page": page, "per_page": per_page}
+            query = dict(call.query)
+            if page != 1 or "page" in query:
+                query["page"] = page
+            if per_page != 25 or "per_page" in query:  # 25: the API's default page size
+                query["per_page"] = per_page
             response = await call.send(query=query)
             data = response.data
             key = list_key(data)

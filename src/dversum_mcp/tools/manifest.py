@@ -188,20 +188,9 @@ class Manifest:
 _PAGE = (
     ParamSpec.model_validate({"name": "page", "type": "integer", "in": "query", "minimum": 1}),
     ParamSpec.model_validate({"name": "per_page", "type": "integer", "in": "query", "minimum": 1, "maximum": 100}),
-    ParamSpec.model_validate(
-        {
-            "name": "all_pages",
-            "type": "boolean",
-            "in": "local",
-            "description": "Walk the pages: as many items as fit one answer, next_cursor for the rest",
-        }
-    ),
-    ParamSpec.model_validate(
-        {"name": "cursor", "type": "string", "in": "local", "description": "next_cursor of the previous answer"}
-    ),
-    ParamSpec.model_validate(
-        {"name": "fields", "type": "array", "items": "string", "in": "local", "description": "Only these columns"}
-    ),
+    ParamSpec.model_validate({"name": "all_pages", "type": "boolean", "in": "local"}),
+    ParamSpec.model_validate({"name": "cursor", "type": "string", "in": "local"}),
+    ParamSpec.model_validate({"name": "fields", "type": "array", "items": "string", "in": "local"}),
 )
 _LOCAL_GENERIC = frozenset({"all_pages", "cursor", "fields", "save_as", "overwrite"})
 _BINARY = (

@@ -53,8 +53,7 @@ def _param_schema(param: ParamSpec, manifest: Manifest) -> dict[str, Any]:
             description = f"YYYY-MM-DD; {description}" if description else "YYYY-MM-DD"
     elif kind == "datetime" and param.days is not None:
         schema = {"type": "string"}  # a plain date is allowed too, so no date-time format
-        day = "from the start of that day" if param.days == "start" else "to the end of that day (inclusive)"
-        note = f"date-time, or YYYY-MM-DD: {day} in Europe/Berlin"
+        note = "date-time, or YYYY-MM-DD = whole day in Europe/Berlin"
         description = f"{description}; {note}" if description else note
     elif kind == "datetime":
         schema = {"type": "string", "format": "date-time"}
@@ -219,7 +218,7 @@ def _check_cents(value: Any, path: str) -> None:
         return
     euros = f"{number:.2f}".replace(".", ",") if isinstance(value, str) and "," in value else f"{number:.2f}"
     raise ArgumentError(
-        f"{path} must be whole cents, got {_show(value)}",
+        f"{path} must be an integer (cents), got {_show(value)}",
         field=path,
         hint=f"cents are integers: {euros} € is {round(number * 100)}",
     )

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dversum_mcp.api.calls import Call, Outcome
+from dversum_mcp.api.calls import Call, Outcome, list_key
 from dversum_mcp.api.errors import ApiError
 from dversum_mcp.api.hooks.timers import parse_instant, to_utc_z
 
@@ -74,7 +74,8 @@ def _text(data: dict[str, Any]) -> str:
 
 async def booking_slots(call: Call) -> Outcome:
     response = await call.send()
-    slots = response.data.get("slots") if isinstance(response.data, dict) else None
+    key = list_key(response.data)
+    slots = response.data.get(key) if key is not None and isinstance(response.data, dict) else None
     if not isinstance(slots, list):
         raise ApiError(response.status, "invalid_response", "Expected a slots list from the API")
     data = slot_ranges([s for s in slots if isinstance(s, dict)])
