@@ -112,44 +112,55 @@ def slim(item: Any) -> Any:
     item = _prune(item)
     if not isinstance(item, dict):
         return item
-    out: dict[str, Any] = {}
     for key, value in item.items():
-        if isinstance(value, dict) and value.get("id") is not None and item.get(f"{key}_id") == value.get("id"):
-            name = next((value[k] for k in ("name", "title", "number") if k in value), None)
-            rest = {k: v for k, v in value.items() if k not in ("id", "name", "title", "number")}
-            if name is not None and not rest:
-                out[key] = name
-                continue
-        if isinstance(value, list) and value and isinstance(item.get(key[:-1] + "_ids"), list):
-            names = [v.get("name") for v in value if isinstance(v, dict)]
-            if len(names) == len(value) and all(isinstance(n, str) for n in names):
-                out[key] = names
-                continue
-        out[key] = value
-    return out
+        cls = type(value)
+        if cls is dict:
+            if value.get("id") is not None and item.get(f"{key}_id") == value["id"]:
+                name = _named(value)
+                if name is not None:
+                    item[key] = name
+        elif cls is list and isinstance(item.get(key[:-1] + "_ids"), list):
+            names = [_named(v) if type(v) is dict else None for v in value]
+            if all(isinstance(n, str) for n in names):
+                item[key] = names
+    return item
+
+
+def _named(value: dict[str, Any]) -> str | None:
+    """The name of a nested {id, name} (or title/number) object that holds nothing else."""
+    name = None
+    for k, v in value.items():
+        if k in ("name", "title", "number") and isinstance(v, str):
+            name = name or v
+        elif k not in ("id", "email"):
+            return None
+    return name
 
 
 # ---- the budget ------------------------------------------------------------------------------
 _RESERVE = 150  # header, cursor and warning lines; the envelope around the JSON
 
 
-def _item_cost(item: dict[str, Any]) -> int:
-    return estimate_tokens(compact(item)) + 1
-
-
 def list_is_full(key: str, items: list[Any], budget: int = DEFAULT_BUDGET) -> bool:
     """For the API walk: do these raw items already fill one answer? (`structuredContent`, the
     larger of the two views, decides.)"""
-    used = _RESERVE
-    for item in items:
-        used += _item_cost(slim(item)) if isinstance(item, dict) else 1
-        if used > budget:
-            return True
-    return False
+    return _RESERVE + estimate_tokens(_json([slim(it) for it in items])) > budget
 
 
-def _fit(costs: list[int], room: int) -> int:
-    used = 0
+def _json(value: Any) -> str:
+    """Compact JSON of data that is already pruned."""
+    return pydantic_core.to_json(value, fallback=str).decode()
+
+
+def _costs(parts: list[str]) -> list[float]:
+    """Each part's share of the estimate of all parts (one estimate instead of one per part)."""
+    total = estimate_tokens("\n".join(parts))
+    size = sum(map(len, parts)) + len(parts)
+    return [total * (len(p) + 1) / size for p in parts] if size else []
+
+
+def _fit(costs: list[float], room: float) -> int:
+    used = 0.0
     for i, cost in enumerate(costs):
         used += cost
         if used > room:
@@ -166,13 +177,11 @@ def _render_list(outcome: Outcome, window: ListWindow, budget: int) -> tuple[str
     columns, other = columns_for(window.key, items, window.fields)
     rows = [table_row(it, columns) for it in items]
     header = table_header(columns)
-    fixed = _RESERVE + estimate_tokens(header) + sum(estimate_tokens(w) for w in outcome.warnings)
-    fixed += estimate_tokens(", ".join(other))
-    shown = min(
-        _fit([estimate_tokens(r) + 1 for r in rows], budget - fixed),
-        _fit([_item_cost(it) for it in items], budget - fixed),
-    )
-    if items and shown == 0:
+    fixed = _RESERVE + estimate_tokens("\n".join([header, ", ".join(other), *outcome.warnings]))
+    room = (budget - fixed) * 0.97  # the shares are averages; rows differ a little in density
+    shown = min(_fit(_costs(rows), room), _fit(_costs([_json(it) for it in items]), room))
+    forced = bool(items) and shown == 0
+    if forced:
         shown = 1  # one item larger than the budget: _enforce cuts it
     last = items[shown - 1].get("id") if shown else None
     cursor = window.cursor_after(shown, None if last is None else str(last))
@@ -190,6 +199,8 @@ def _render_list(outcome: Outcome, window: ListWindow, budget: int) -> tuple[str
         structured["next_cursor"] = cursor
     if outcome.warnings:
         structured["warnings"] = list(outcome.warnings)
+    if forced:
+        return _enforce("\n".join(lines), structured, budget)
     return "\n".join(lines), structured
 
 
@@ -323,7 +334,7 @@ def render_outcome(
         text, structured = _render_list(outcome, outcome.window, budget)
     else:
         text, structured = _render_object(outcome, budget, continuable, tool)
-    text, structured = _enforce(text, structured, budget)
+        text, structured = _enforce(text, structured, budget)
     result = _result(text, structured, is_error=False, sandbox=sandbox)
     if outcome.binary is not None:
         binary = outcome.binary

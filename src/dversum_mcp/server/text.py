@@ -18,22 +18,12 @@ _INSTANT = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(:\d{2}(?:\.\d+)?)?(Z|
 _NAME_KEYS = ("name", "title", "number", "filename", "email", "slug")
 _MAX_CELL = 120
 _QUIET = frozenset({"created_at", "updated_at"})
+_DIGIT = frozenset("0123456789")
 
 # The columns a list shows by default where showing all would cost too much; `fields` picks others.
 DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "time_entries": ("id", "started_at", "ended_at", "duration_seconds", "project", "task", "description", "billable"),
-    "invoices": (
-        "id",
-        "number",
-        "status",
-        "kind",
-        "client",
-        "issue_date",
-        "due_date",
-        "total_gross_cents",
-        "open_cents",
-        "reminder_level",
-    ),
+    "invoices": ("id", "number", "status", "client", "issue_date", "due_date", "total_gross_cents", "open_cents"),
     "quotes": ("id", "number", "status", "client", "issue_date", "valid_until", "total_gross_cents"),
     "tasks": ("id", "title", "column", "project", "due_date", "priority", "done", "assignees", "subtask_count"),
     "contracts": ("id", "title", "status", "client", "start_date", "end_date", "value_cents", "interval"),
@@ -72,6 +62,8 @@ def _identify(value: dict[str, Any]) -> str | None:
 
 def cell(key: str, value: Any, *, currency: str | None = None, same_day: str | None = None, limit: bool = True) -> str:
     """One value as text: money with euros, times short, nested objects by name."""
+    if type(value) is str and value[:1] not in _DIGIT and len(value) <= _MAX_CELL and "\n" not in value:
+        return value.replace("|", "¦") if "|" in value else value
     if value is None:
         return ""
     if isinstance(value, bool):
