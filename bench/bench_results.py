@@ -135,12 +135,16 @@ async def _run(
             key = next((k for k, v in structured.items() if isinstance(v, list)), None)
             items = len(structured.get(key, [])) if key else 0
             t_text, t_struct = len(enc.encode(text)), len(enc.encode(_json(structured)))
+            lines = text.splitlines()
+            start = next((i for i, line in enumerate(lines) if line.startswith("id |")), 1) + 1
+            t_rows = len(enc.encode("\n".join(lines[start : start + items])))
             row[label] = {
                 "items": items,
                 "total": structured.get("total"),
                 "text_tokens": t_text,
                 "structured_tokens": t_struct,
                 "text_tokens_per_item": round(t_text / items, 1) if items else None,
+                "row_tokens_per_item": round(t_rows / items, 1) if items else None,
                 "structured_tokens_per_item": round(t_struct / items, 1) if items else None,
                 "estimate_text": estimate_tokens(text),
                 "more": "next_cursor" in structured,
@@ -271,7 +275,8 @@ def main() -> int:
         p = row.get("per_page_100", {})
         print(
             f"  {name:28} {p.get('items')!s:>4}/{p.get('total')!s:<5} text {p.get('text_tokens')!s:>5} "
-            f"({p.get('text_tokens_per_item')}/item)  struct {p.get('structured_tokens')!s:>5} "
+            f"({p.get('text_tokens_per_item')}/item, rows {p.get('row_tokens_per_item')})  "
+            f"struct {p.get('structured_tokens')!s:>5} "
             f"({p.get('structured_tokens_per_item')}/item)"
         )
     return 0

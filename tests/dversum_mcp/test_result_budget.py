@@ -362,3 +362,16 @@ async def test_ninety_days_of_slots_fit_and_the_slugs_come_from_get_current_user
     tools = seeded.registry.tools
     for name in ("get_booking_slots", "book_slot", "get_public_booking_type"):
         assert "get_current_user" in tools[name].spec.description
+
+
+async def test_all_pages_stops_fetching_once_the_answer_is_full(seeded: Harness) -> None:
+    async with seeded.mcp() as client:
+        before = len(seeded.requests)
+        data = structured(await client.call_tool("list_time_entries", {"all_pages": True}))
+        pages = [r for r in seeded.requests[before:] if r.url.path.endswith("/time-entries")]
+        assert data["total"] > 800 and len(pages) == 1  # 9 pages of 100 exist; the first already fills it
+        assert pages[0].url.params["per_page"] == "100"
+        before = len(seeded.requests)
+        rest = structured(await client.call_tool("list_time_entries", {"cursor": data["next_cursor"]}))
+        assert rest["shown"].startswith(f"{len(data['time_entries']) + 1}-")
+        assert len(seeded.requests) - before <= 2  # the page with the last item shown, and maybe the next

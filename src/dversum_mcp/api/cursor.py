@@ -83,7 +83,7 @@ def decode_list_cursor(text: str, key: str) -> ListCursor:
             f"cursor belongs to another list or other filters; keep the filters of the first call. {_HINT}",
             field="cursor",
         )
-    if cursor.pos < 0 or not 1 <= cursor.per_page <= 100:
+    if not 0 <= cursor.pos <= cursor.total or not 1 <= cursor.per_page <= 100:
         raise ArgumentError(f"cursor is damaged. {_HINT}", field="cursor")
     return cursor
 

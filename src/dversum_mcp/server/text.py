@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import pydantic_core
+
 __all__ = ["cell", "columns_for", "euros", "object_lines", "short_time", "table_header", "table_row"]
 
 _INSTANT = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(:\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")
@@ -83,7 +85,7 @@ def cell(key: str, value: Any, *, currency: str | None = None, same_day: str | N
         name = _identify(value)
         if name is not None:
             return name
-        return ", ".join(f"{k}={cell(k, v, currency=currency)}" for k, v in value.items() if v not in (None, ""))
+        return _json(value)  # no name to show it by: all of it, compactly
     if isinstance(value, list):
         if all(isinstance(v, dict) for v in value):
             names = [_identify(v) for v in value]
@@ -124,6 +126,10 @@ def columns_for(key: str, items: Sequence[dict[str, Any]], fields: Sequence[str]
 
 def _first(items: Iterable[dict[str, Any]], name: str) -> Any:
     return next((item[name] for item in items if item.get(name) not in (None, "", [], {})), None)
+
+
+def _json(value: Any) -> str:
+    return pydantic_core.to_json(value, fallback=str).decode()
 
 
 def table_header(columns: Sequence[str]) -> str:

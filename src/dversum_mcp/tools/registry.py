@@ -231,6 +231,10 @@ def _output_schema(spec: ToolSpec) -> dict[str, Any]:
     if spec.paginated:
         return {
             "type": "object",
-            "properties": {"total": {"type": "integer"}, "page": {"type": "integer"}, "per_page": {"type": "integer"}},
+            "properties": {
+                "total": {"type": "integer"},
+                "shown": {"type": "string"},
+                "next_cursor": {"type": "string"},
+            },
         }
     return {"type": "object"}

@@ -30,7 +30,7 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 SLUG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INT = re.compile(r"^[+-]?\d+$")
-_EUROS = re.compile(r"^[+-]?\d+[.,]\d+$")
+_EUROS = re.compile(r"^[+-]?(\d+[.,]\d+|\d{1,3}(\.\d{3})+,\d+)\s*€?$")
 _BERLIN = ZoneInfo("Europe/Berlin")
 _MAX_STRING = 1_000_000
 
@@ -213,10 +213,17 @@ def _check_cents(value: Any, path: str) -> None:
     if isinstance(value, float):
         number = value
     elif isinstance(value, str) and _EUROS.match(value.strip()):
-        number = float(value.strip().replace(",", "."))
+        text = value.strip().rstrip("€").strip()
+        if "," in text:  # German: 1.190,00
+            text = text.replace(".", "").replace(",", ".")
+        number = float(text)
     if number is None or not math.isfinite(number):
         return
-    euros = f"{number:.2f}".replace(".", ",") if isinstance(value, str) and "," in value else f"{number:.2f}"
+    euros = (
+        f"{number:,.2f}".translate(str.maketrans(",.", ".,"))
+        if isinstance(value, str) and "," in value
+        else (f"{number:.2f}")
+    )
     raise ArgumentError(
         f"{path} must be an integer (cents), got {_show(value)}",
         field=path,
