@@ -228,6 +228,10 @@ def _render_object(outcome: Outcome, budget: int, continuable: bool, tool: str) 
     warnings = list(outcome.warnings)
     if not isinstance(data, dict):
         data = {"result": data}
+    if outcome.resume is None:
+        fast = _small(outcome, data, warnings, budget)
+        if fast is not None:
+            return fast
     note: list[str] = []
     field = _longest_text(data)
     offset = 0
@@ -277,6 +281,21 @@ def _render_object(outcome: Outcome, budget: int, continuable: bool, tool: str) 
         body = object_lines({k: v for k, v in data.items() if k not in ("notes", "warnings")})
     lines = [f"Warning: {w}" for w in warnings] + note + body
     return "\n".join(lines), data
+
+
+def _small(
+    outcome: Outcome, data: dict[str, Any], warnings: list[str], budget: int
+) -> tuple[str, dict[str, Any]] | None:
+    """The common case without estimating: a token is at least one UTF-8 byte, so views of at
+    most `budget` bytes fit whatever they hold."""
+    body = [outcome.text] if outcome.text is not None else object_lines(data)
+    text = "\n".join([*(f"Warning: {w}" for w in warnings), *body])
+    if warnings:
+        data["warnings"] = warnings
+    if len(text.encode()) <= budget - _RESERVE and len(compact(data).encode()) <= budget - _RESERVE:
+        return text, data
+    data.pop("warnings", None)
+    return None
 
 
 def _shrink_lists(data: dict[str, Any], budget: int, sizes: Any, note: list[str]) -> None:
@@ -334,7 +353,8 @@ def render_outcome(
         text, structured = _render_list(outcome, outcome.window, budget)
     else:
         text, structured = _render_object(outcome, budget, continuable, tool)
-        text, structured = _enforce(text, structured, budget)
+        if len(text.encode()) > budget or len(compact(structured).encode()) > budget:
+            text, structured = _enforce(text, structured, budget)
     result = _result(text, structured, is_error=False, sandbox=sandbox)
     if outcome.binary is not None:
         binary = outcome.binary
