@@ -179,7 +179,11 @@ def _render_list(outcome: Outcome, window: ListWindow, budget: int) -> tuple[str
     header = table_header(columns)
     fixed = _RESERVE + estimate_tokens("\n".join([header, ", ".join(other), *outcome.warnings]))
     room = (budget - fixed) * 0.97  # the shares are averages; rows differ a little in density
-    shown = min(_fit(_costs(rows), room), _fit(_costs([_json(it) for it in items]), room))
+    jsons = [_json(it) for it in items]
+    if len("\n".join(rows).encode()) <= room and len(",".join(jsons).encode()) <= room:
+        shown = len(items)  # fewer bytes than tokens allowed: fits without counting
+    else:
+        shown = min(_fit(_costs(rows), room), _fit(_costs(jsons), room))
     forced = bool(items) and shown == 0
     if forced:
         shown = 1  # one item larger than the budget: _enforce cuts it
