@@ -47,8 +47,10 @@ def short_time(value: str, same_day: str | None = None) -> str:
     """2026-11-03T07:30:00Z → 2026-11-03 07:30Z; seconds only when not zero; only the time when
     the date is `same_day` (the date already shown in that row)."""
     match = _INSTANT.match(value)
-    if match is None:
-        return value
+    return value if match is None else _short(match, same_day)
+
+
+def _short(match: re.Match[str], same_day: str | None) -> str:
     day, hm, seconds, zone = match.groups()
     clock = hm + (seconds if seconds and seconds != ":00" else "")
     return f"{clock}{zone}" if day == same_day else f"{day} {clock}{zone}"
@@ -139,15 +141,20 @@ def table_header(columns: Sequence[str]) -> str:
 def table_row(item: dict[str, Any], columns: Sequence[str]) -> str:
     currency = item.get("currency") if isinstance(item.get("currency"), str) else None
     out = []
-    day: str | None = None
+    day: str | None = None  # the date already shown in this row: later times on it show the time only
     for name in columns:
         value = item.get(name)
-        text = cell(name, value, currency=currency, same_day=day)
-        if isinstance(value, str):
-            match = _INSTANT.match(value)
-            if match is not None:
-                day = match.group(1)
-        out.append(text)
+        if type(value) is str:  # the common cells first, without the general path
+            if value[:1] in _DIGIT:
+                match = _INSTANT.match(value)
+                if match is not None:
+                    out.append(_short(match, day))
+                    day = match.group(1)
+                    continue
+            elif len(value) <= _MAX_CELL and "\n" not in value and "|" not in value:
+                out.append(value)
+                continue
+        out.append(cell(name, value, currency=currency, same_day=day))
     return " | ".join(out)
 
 
