@@ -14,7 +14,13 @@ fi
 mkdir -p "$CACHE"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-(cd "$work" && npm pack --silent js-tiktoken@1.0.21 >/dev/null && tar xzf js-tiktoken-1.0.21.tgz)
+if command -v npm >/dev/null; then
+  (cd "$work" && npm pack --silent js-tiktoken@1.0.21 >/dev/null)
+else  # no Node on this machine: the same tarball straight from the npm registry (checked below by its result)
+  python3 -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \
+    https://registry.npmjs.org/js-tiktoken/-/js-tiktoken-1.0.21.tgz "$work/js-tiktoken-1.0.21.tgz"
+fi
+tar xzf "$work/js-tiktoken-1.0.21.tgz" -C "$work"
 python3 tools/o200k_from_js_tiktoken.py "$work/package/dist/ranks/o200k_base.js" "$work/o200k_base.tiktoken" >/dev/null
 echo "$SHA256  $work/o200k_base.tiktoken" | sha256sum -c --status
 mv "$work/o200k_base.tiktoken" "$CACHE/$KEY"
