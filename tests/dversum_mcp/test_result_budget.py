@@ -375,3 +375,26 @@ async def test_all_pages_stops_fetching_once_the_answer_is_full(seeded: Harness)
         rest = structured(await client.call_tool("list_time_entries", {"cursor": data["next_cursor"]}))
         assert rest["shown"].startswith(f"{len(data['time_entries']) + 1}-")
         assert len(seeded.requests) - before <= 2  # the page with the last item shown, and maybe the next
+
+
+def test_an_object_too_large_keeps_its_short_fields_and_shortens_its_longest_list() -> None:
+    from dversum_mcp.api.calls import Outcome
+    from dversum_mcp.server.render import render_outcome
+
+    days = [
+        {"date": f"2026-{1 + i // 28:02d}-{1 + i % 28:02d}", "seconds": 3600 * i, "display": f"{i}h"}
+        for i in range(330)
+    ]
+    tasks = [{"task_id": f"t{i:04d}-" + "x" * 30, "name": f"Aufgabe {i}", "seconds": i} for i in range(400)]
+    data = {"from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z", "by_day": days, "by_task": tasks}
+    result = render_outcome("summarize_time", Outcome(data), sandbox=False, budget=3000)
+    text, structured = result["content"][0]["text"], result["structuredContent"]
+    assert (
+        estimate_tokens(text) <= 3000
+        and estimate_tokens(json.dumps(structured, ensure_ascii=False, separators=(",", ":"))) <= 3000
+    )
+    assert structured["from"] == "2026-01-01T00:00:00Z" and "to: 2027-01-01 00:00Z" in text
+    assert 0 < len(structured["by_day"]) < 330 and 0 < len(structured["by_task"]) < 400
+    assert structured["by_day"] == days[: len(structured["by_day"])]
+    assert any(n.startswith("by_task: only the first") for n in structured["notes"])
+    assert "by_day: only the first" in text

@@ -209,7 +209,8 @@ def _render_list(outcome: Outcome, window: ListWindow, budget: int) -> tuple[str
 
 
 def _longest_text(data: dict[str, Any]) -> str | None:
-    best, size = None, 0
+    """The field to cut when an object is too large: its longest text, if it is long at all."""
+    best, size = None, 2000
     for key, value in data.items():
         if isinstance(value, str) and len(value) > size:
             best, size = key, len(value)
@@ -303,23 +304,31 @@ def _small(
 
 
 def _shrink_lists(data: dict[str, Any], budget: int, sizes: Any, note: list[str]) -> None:
-    """A result without a cursor that is still too large: its longest list keeps what fits."""
-    lists = [k for k, v in data.items() if isinstance(v, list) and len(v) > 1]
-    if not lists:
+    """A result without a cursor that is still too large: its lists keep the same share of their
+    items, the largest share that fits, and a note says so."""
+    full = {k: v for k, v in data.items() if isinstance(v, list) and len(v) > 1}
+    if not full:
         return
-    key = max(lists, key=lambda k: len(compact(data[k])))
-    items = data[key]
-    total = len(items)
-    lo, hi = 0, total
-    while lo < hi:  # the most items that fit
-        mid = (lo + hi + 1) // 2
-        data[key] = items[:mid]
+
+    def keep(share: float) -> None:
+        for key, items in full.items():
+            data[key] = items[: max(1, int(len(items) * share))]
+
+    lo, hi = 0.0, 1.0
+    for _ in range(14):  # binary search on the share
+        mid = (lo + hi) / 2
+        keep(mid)
         if sizes() <= budget - 40:
             lo = mid
         else:
-            hi = mid - 1
-    data[key] = items[:lo]
-    note.append(f"{key}: only the first {lo} of {total} fit the answer budget; narrow the request for the rest.")
+            hi = mid
+    keep(lo)
+    for key, items in full.items():
+        if len(data[key]) < len(items):
+            note.append(
+                f"{key}: only the first {len(data[key])} of {len(items)} fit the answer budget; "
+                "narrow the request for the rest."
+            )
 
 
 def _enforce(text: str, structured: dict[str, Any], budget: int) -> tuple[str, dict[str, Any]]:
