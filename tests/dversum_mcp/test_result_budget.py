@@ -156,6 +156,9 @@ async def test_fields_select_columns_and_let_more_items_fit(seeded: Harness) -> 
         assert lines[1] == "id | started_at | project"
         assert set(data["time_entries"][0]) == {"id", "started_at", "project"}
         assert len(data["time_entries"]) > 2 * len(full["time_entries"])
+        typo = await client.call_tool("list_time_entries", {"fields": ["started", "project"]})
+        assert typo.content[0].text.startswith("Warning: fields started are not in these items; they have")
+        assert "started_at" in structured(typo)["warnings"][0]
 
 
 async def test_table_text_names_columns_once_and_shows_euros(seeded: Harness) -> None:

@@ -171,13 +171,19 @@ def _fit(costs: list[float], room: float) -> int:
 def _render_list(outcome: Outcome, window: ListWindow, budget: int) -> tuple[str, dict[str, Any]]:
     raw = outcome.data.get(window.key) or []
     items = [slim(it) if isinstance(it, dict) else {"value": it} for it in raw]
+    warnings = list(outcome.warnings)
+    if window.fields and items:
+        known = {k for it in items for k in it}
+        unknown = [f for f in window.fields if f not in known]
+        if unknown:
+            warnings.append(f"fields {', '.join(unknown)} are not in these items; they have {', '.join(sorted(known))}")
     if window.fields:
         keep = {"id", *window.fields}
         items = [{k: v for k, v in it.items() if k in keep} for it in items]
     columns, other = columns_for(window.key, items, window.fields)
     rows = [table_row(it, columns) for it in items]
     header = table_header(columns)
-    fixed = _RESERVE + estimate_tokens("\n".join([header, ", ".join(other), *outcome.warnings]))
+    fixed = _RESERVE + estimate_tokens("\n".join([header, ", ".join(other), *warnings]))
     room = (budget - fixed) * 0.97  # the shares are averages; rows differ a little in density
     jsons = [_json(it) for it in items]
     if len("\n".join(rows).encode()) <= room and len(",".join(jsons).encode()) <= room:
@@ -191,7 +197,7 @@ def _render_list(outcome: Outcome, window: ListWindow, budget: int) -> tuple[str
     cursor = window.cursor_after(shown, None if last is None else str(last))
     first, end = window.start + 1, window.start + shown
     span = f"{first}-{end} of {window.total}" if shown else f"none of {window.total}"
-    lines = [f"Warning: {w}" for w in outcome.warnings]
+    lines = [f"Warning: {w}" for w in warnings]
     lines.append(f"{window.key} {span}" + (f"; more with cursor={cursor}" if cursor else ""))
     if shown:
         lines.append(header)
@@ -201,8 +207,8 @@ def _render_list(outcome: Outcome, window: ListWindow, budget: int) -> tuple[str
     structured: dict[str, Any] = {window.key: items[:shown], "total": window.total, "shown": span}
     if cursor:
         structured["next_cursor"] = cursor
-    if outcome.warnings:
-        structured["warnings"] = list(outcome.warnings)
+    if warnings:
+        structured["warnings"] = warnings
     if forced:
         return _enforce("\n".join(lines), structured, budget)
     return "\n".join(lines), structured
