@@ -20,78 +20,26 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import pydantic_core
-
 from dversum_mcp.api.calls import ListWindow, Outcome
 from dversum_mcp.api.cursor import TextCursor, decode_text_cursor
 from dversum_mcp.api.errors import DversumError, error_payload
+from dversum_mcp.server.shape import compact, slim, to_json
 from dversum_mcp.server.text import columns_for, object_lines, table_header, table_row
 from dversum_mcp.server.tokens import DEFAULT_BUDGET, estimate_tokens
 
 __all__ = [
     "SANDBOX_META",
     "ToolResult",
-    "compact",
     "list_is_full",
     "render_error",
     "render_outcome",
     "render_unexpected",
-    "slim",
 ]
 
 ToolResult = dict[str, Any]
 """A `CallToolResult` in wire form: content, structuredContent, isError, _meta."""
 
 SANDBOX_META = {"dversum/sandbox": True, "dversum/note": "Local sandbox data, not your real dVersum workspace."}
-
-
-_SCALARS = frozenset({str, int, float, bool})
-
-
-def _prune_dict(value: dict[Any, Any]) -> dict[Any, Any]:
-    """Drop None, "", [] and {} values (also dicts that become empty); one pass, no call per scalar."""
-    out = {}
-    for key, item in value.items():
-        cls = type(item)
-        if cls in _SCALARS:  # the common case first: plain JSON scalars
-            if cls is str and not item:
-                continue
-        elif item is None:
-            continue
-        elif isinstance(item, dict):
-            item = _prune_dict(item)
-            if not item:
-                continue
-        elif isinstance(item, list):
-            if not item:
-                continue
-            item = _prune_list(item)
-        elif isinstance(item, str) and not item:
-            continue
-        out[key] = item
-    return out
-
-
-def _prune_list(value: list[Any]) -> list[Any]:
-    """List items are kept (positions mean something); dicts inside them are pruned."""
-    return [
-        _prune_dict(item) if isinstance(item, dict) else _prune_list(item) if isinstance(item, list) else item
-        for item in value
-    ]
-
-
-def _prune(value: Any) -> Any:
-    if isinstance(value, dict):
-        return _prune_dict(value)
-    if isinstance(value, list):
-        return _prune_list(value)
-    return value
-
-
-def compact(value: Any) -> str:
-    """Compact JSON without nulls/empties, non-ASCII kept (umlauts, €); what json.dumps gives
-    with separators=(",", ":") and ensure_ascii=False, in a third of the time (pydantic-core)."""
-    return pydantic_core.to_json(_prune(value), fallback=str).decode()
 
 
 def _result(text: str, structured: dict[str, Any], *, is_error: bool, sandbox: bool) -> ToolResult:
@@ -106,37 +54,6 @@ def _result(text: str, structured: dict[str, Any], *, is_error: bool, sandbox: b
     return result
 
 
-def slim(item: Any) -> Any:
-    """An item for `structuredContent`: no nulls or empties, and a nested object that an id field
-    already names (`project_id` + `project: {id, name}`) reduced to its name."""
-    item = _prune(item)
-    if not isinstance(item, dict):
-        return item
-    for key, value in item.items():
-        cls = type(value)
-        if cls is dict:
-            if value.get("id") is not None and item.get(f"{key}_id") == value["id"]:
-                name = _named(value)
-                if name is not None:
-                    item[key] = name
-        elif cls is list and isinstance(item.get(key[:-1] + "_ids"), list):
-            names = [_named(v) if type(v) is dict else None for v in value]
-            if all(isinstance(n, str) for n in names):
-                item[key] = names
-    return item
-
-
-def _named(value: dict[str, Any]) -> str | None:
-    """The name of a nested {id, name} (or title/number) object that holds nothing else."""
-    name = None
-    for k, v in value.items():
-        if k in ("name", "title", "number") and isinstance(v, str):
-            name = name or v
-        elif k not in ("id", "email"):
-            return None
-    return name
-
-
 # ---- the budget ------------------------------------------------------------------------------
 _RESERVE = 150  # header, cursor and warning lines; the envelope around the JSON
 
@@ -144,12 +61,7 @@ _RESERVE = 150  # header, cursor and warning lines; the envelope around the JSON
 def list_is_full(key: str, items: list[Any], budget: int = DEFAULT_BUDGET) -> bool:
     """For the API walk: do these raw items already fill one answer? (`structuredContent`, the
     larger of the two views, decides.)"""
-    return _RESERVE + estimate_tokens(_json([slim(it) for it in items])) > budget
-
-
-def _json(value: Any) -> str:
-    """Compact JSON of data that is already pruned."""
-    return pydantic_core.to_json(value, fallback=str).decode()
+    return _RESERVE + estimate_tokens(to_json([slim(it) for it in items])) > budget
 
 
 def _costs(parts: list[str]) -> list[float]:
@@ -185,7 +97,7 @@ def _render_list(outcome: Outcome, window: ListWindow, budget: int) -> tuple[str
     header = table_header(columns)
     fixed = _RESERVE + estimate_tokens("\n".join([header, ", ".join(other), *warnings]))
     room = (budget - fixed) * 0.97  # the shares are averages; rows differ a little in density
-    jsons = [_json(it) for it in items]
+    jsons = [to_json(it) for it in items]
     if len("\n".join(rows).encode()) <= room and len(",".join(jsons).encode()) <= room:
         shown = len(items)  # fewer bytes than tokens allowed: fits without counting
     else:
