@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_util import BENCH_DIR, PYTHON, ROOT, base_env, machine
 
 RESULTS = BENCH_DIR / "results"
-BENCHES = ("startup", "overhead", "throughput", "ratelimit", "memory", "markdown", "tokens")
+BENCHES = ("startup", "overhead", "throughput", "ratelimit", "memory", "markdown", "tokens", "results")
 REGRESSION = 0.10
 
 # metric key → (unit, better: "lower" | "higher" | None for information only)
@@ -83,6 +83,7 @@ def _script_bench(script: str, quick_args: list[str], full_args: list[str], prod
 SCRIPTS = {
     "markdown": _script_bench("bench_markdown.py", ["--quick"], [], "markdown.json", fixed=True),
     "tokens": _script_bench("tokens.py", ["--no-peers", "--out", "{out}"], ["--out", "{out}"], "tokens.json", False),
+    "results": _script_bench("bench_results.py", ["--out", "{out}"], ["--out", "{out}"], "results.json", False),
 }
 
 
@@ -144,11 +145,22 @@ def metrics(results: dict[str, dict[str, Any]]) -> dict[str, Metric]:
         for row in tok.get("dversum", []):
             if row.get("listing") == "default":
                 m["tokens.default_listing"] = (row["full_total"], "tokens", "lower")
+    if res := results.get("results"):
+        m["results.largest_answer_tokens"] = (res["largest"]["tokens"], "tokens", "lower")
+        entries = res["tools"]["list_time_entries"]["all_pages"]
+        m["results.time_entry_text_tokens"] = (entries["text_tokens_per_item"], "tokens/item", "lower")
+        m["results.time_entries_per_answer"] = (entries["items"], "items", "higher")
     return m
 
 
 def targets(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, bool]]:
     out: list[tuple[str, str, bool]] = []
+    if res := results.get("results"):
+        largest = res["largest"]["tokens"]
+        out.append(("largest list answer ≤ budget (6,000)", f"{largest} ({res['largest']['tool']})", largest <= 6000))
+        out.append(("cursor walks return every item once", str(res["walks_exact"]), bool(res["walks_exact"])))
+        concurrent = res["concurrent_walk"]["exact"]
+        out.append(("walk under concurrent inserts exact", str(concurrent), concurrent))
     if s := results.get("startup"):
         r = s["variants"]["real"]["ratio_vs_floor"]
         out.append(("cold start ≤ 1.3× floor (token set)", f"{r:.2f}×", r <= 1.3))

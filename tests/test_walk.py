@@ -212,8 +212,9 @@ async def test_a_realistic_day_over_stdio(tmp_path: Path) -> None:
                         "to": "2026-12-12T00:00:00Z",
                     },
                 )
-            )["slots"]
+            )["days"]
             assert slots
+            slots = [{"start": slots[0]["utc"][0][0]}]  # ranges per Berlin day; the first free start, UTC
             booking = _data(
                 await client.call_tool(
                     "book_slot",

@@ -91,6 +91,8 @@ class Settings:
     """The largest binary download (a PDF, a file) read from the API."""
     lockdown: bool = False
     """Withhold text written outside the organization from results (length and origin instead)."""
+    result_budget: int = 6000
+    """Tokens each tool result (text and structuredContent alike) may use; lists go on with a cursor."""
 
     @property
     def sandbox(self) -> bool:
@@ -131,4 +133,5 @@ class Settings:
             max_response_bytes=_size(env, "DVERSUM_MAX_RESPONSE_BYTES", cls.max_response_bytes),
             max_download_bytes=_size(env, "DVERSUM_MAX_DOWNLOAD_BYTES", cls.max_download_bytes),
             lockdown=_flag(env, "DVERSUM_LOCKDOWN"),
+            result_budget=max(1000, int(env.get("DVERSUM_RESULT_BUDGET", "6000") or 6000)),
         )

@@ -94,3 +94,17 @@ def harness(tmp_path: Path, registry: Registry) -> Harness:
 def structured(result: Any) -> dict[str, Any]:
     assert result.structured_content is not None, result
     return dict(result.structured_content)
+
+
+async def walk(client: Any, tool: str, args: dict[str, Any], key: str, limit: int = 200) -> list[dict[str, Any]]:
+    """Every item of a list, following next_cursor (answers are cut to the result budget)."""
+    items: list[dict[str, Any]] = []
+    for _ in range(limit):
+        data = structured(await client.call_tool(tool, args))
+        items.extend(data[key])
+        if "next_cursor" not in data:
+            return items
+        args = {k: v for k, v in args.items() if k not in ("page", "per_page", "all_pages")} | {
+            "cursor": data["next_cursor"]
+        }
+    raise AssertionError(f"{tool}: no end after {limit} answers")

@@ -7,7 +7,7 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.dversum_mcp.conftest import Harness, structured
+from tests.dversum_mcp.conftest import Harness, structured, walk
 
 pytestmark = pytest.mark.anyio
 
@@ -51,9 +51,7 @@ async def test_200_concurrent_writes_stay_consistent(harness: Harness) -> None:
         assert len(results) == 200
         failures = [r.content[0].text for _, r in results if r.is_error]
         assert failures == []
-        tasks = structured(
-            await client.call_tool("list_project_tasks", {"project_id": project["id"], "all_pages": True})
-        )["tasks"]
+        tasks = await walk(client, "list_project_tasks", {"project_id": project["id"], "all_pages": True}, "tasks")
         assert len(tasks) == 100
         by_column: dict[str, list[int]] = {}
         for item in tasks:

@@ -140,6 +140,8 @@ def value(schema: dict[str, Any], name: str = "", kind: str | None = None, ids: 
     if kind_ == "string":
         if schema.get("format") == "date-time":
             return _datetime()
+        if "YYYY-MM-DD = whole day" in schema.get("description", ""):  # a window bound: date-time or a day
+            return st.one_of(_datetime(), _date())
         low, high = schema.get("minLength", 0), min(schema.get("maxLength", 60), 60)
         return st.text(
             st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), min_size=low, max_size=max(low, high)

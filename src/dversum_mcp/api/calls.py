@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from dversum_mcp.api.client import ApiClient, ApiResponse
+from dversum_mcp.api.cursor import ListCursor, decode_list_cursor, filter_key, id_tag
 from dversum_mcp.api.errors import ApiError, ArgumentError
 
 __all__ = [
@@ -22,14 +23,19 @@ __all__ = [
     "Binary",
     "Call",
     "EndpointLookup",
+    "EnoughFn",
+    "ListWindow",
     "Outcome",
     "ProgressFn",
     "fill_path",
     "list_key",
+    "list_window",
     "run_default",
 ]
 
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
+EnoughFn = Callable[[str, list[Any]], bool]
+"""Is the answer already full with these items of this list (the result budget)?"""
 MAX_ALL_PAGES_ITEMS = 2000
 """The most items `all_pages` fetches (the table's description of the argument says the same)."""
 
@@ -51,6 +57,9 @@ def fill_path(template: str, path_args: Mapping[str, str]) -> str:
     return out
 
 
+_RESYNC_SPAN = 1000  # at most this many positions are searched for the cursor's last item
+
+
 async def _no_progress(progress: float, total: float | None, message: str | None) -> None:
     return None
 
@@ -68,13 +77,44 @@ class Binary:
     filename: str
 
 
+@dataclass(frozen=True)
+class ListWindow:
+    """Which part of a list an answer holds, so the renderer can cut it and say where to go on.
+
+    `start` is the position of the first item in the API's order; `key` the envelope key
+    (`time_entries`); `filters` binds cursors to the tool and its filters."""
+
+    key: str
+    start: int
+    total: int
+    per_page: int
+    all_pages: bool
+    filters: str
+    fields: tuple[str, ...] | None = None
+
+    def cursor_after(self, shown: int, last_id: str | None) -> str | None:
+        """The cursor for the items after the first `shown` of this window, if any are left."""
+        pos = self.start + shown
+        if pos >= self.total:
+            return None
+        tag = None if last_id is None else id_tag(last_id)
+        return ListCursor(self.filters, pos, tag, self.total, self.per_page, self.all_pages).encode()
+
+
 @dataclass
 class Outcome:
-    """What a call produced: structured data, optional bytes, and warnings for the model."""
+    """What a call produced: structured data, optional bytes, and warnings for the model.
+
+    `window` is set for paged lists; `resume` carries a text cursor (the rest of a long page);
+    `text`, when a hook sets it, replaces the generic text (structuredContent stays the data)."""
 
     data: dict[str, Any]
     binary: Binary | None = None
     warnings: list[str] = field(default_factory=list)
+    window: ListWindow | None = None
+    resume: str | None = None
+    text: str | None = None
+    """The text for the model where a hook says it better than the generic rendering."""
 
 
 @dataclass
@@ -97,6 +137,7 @@ class Call:
     progress: ProgressFn = _no_progress
     roots: Callable[[], Awaitable[list[Path]]] = _no_roots
     file_roots: tuple[Path, ...] = ()
+    enough: EnoughFn | None = None
 
     def url_path(self) -> str:
         """This tool's own path, filled from its path arguments."""
@@ -176,38 +217,109 @@ async def run_default(call: Call) -> Outcome:
             {"filename": filename, "mime_type": mime, "size": len(response.content)},
             binary=Binary(response.content, mime, filename),
         )
-    if call.paginated and call.local.get("all_pages"):
-        return await _all_pages(call)
+    if call.paginated:
+        return await list_window(call)
     return _as_outcome(await call.send(), call)
 
 
-async def _all_pages(call: Call) -> Outcome:
-    per_page = 100
-    page = 1
+@dataclass
+class _Walk:
+    key: str = ""
+    total: int = 0
+
+
+async def list_window(call: Call) -> Outcome:
+    """A window of a paged list: from the start (`page`) or from a cursor, one page's worth of
+    items (`per_page`) or, with `all_pages`, as many as the result budget (`call.enough`) takes.
+
+    Cursors survive concurrent changes: the walk looks for the last item already shown near
+    where it was (an insert before it shifts it back by up to the growth of the total) and
+    goes on right after it, so nothing is repeated and nothing present before is skipped."""
+    raw_cursor = call.local.get("cursor")
+    filters = filter_key(call.tool, call.query)
+    cursor = decode_list_cursor(str(raw_cursor), filters) if raw_cursor else None
+    if cursor is not None:
+        all_pages, per_page = cursor.all_pages, cursor.per_page
+    else:
+        all_pages = bool(call.local.get("all_pages"))
+        per_page = 100 if all_pages else int(call.query.get("per_page") or 25)
+    pages: dict[int, list[Any]] = {}
+    state = _Walk()
+
+    async def fetch(page: int) -> list[Any]:
+        if page not in pages:
+            query = dict(call.query)
+            if page != 1 or "page" in query:
+                query["page"] = page
+            if per_page != 25 or "per_page" in query:  # 25: the API's default page size
+                query["per_page"] = per_page
+            response = await call.send(query=query)
+            data = response.data
+            key = list_key(data)
+            if key is None or not isinstance(data, dict):
+                raise ApiError(response.status, "invalid_response", "Expected a list envelope with 'total'")
+            pages[page] = list(data[key])
+            state.key = key
+            state.total = int(data.get("total", len(pages[page])))
+        return pages[page]
+
+    async def item_at(index: int) -> Any:
+        chunk = await fetch(index // per_page + 1)
+        offset = index % per_page
+        return chunk[offset] if offset < len(chunk) else None
+
+    if cursor is not None:
+        start = await _resync(cursor, item_at, fetch, per_page, state)
+    else:
+        start = (int(call.query.get("page") or 1) - 1) * per_page
+    want = MAX_ALL_PAGES_ITEMS if all_pages else per_page
     items: list[Any] = []
-    key: str | None = None
-    total = 0
-    while True:
-        query = {**call.query, "page": page, "per_page": per_page}
-        response = await call.send(query=query)
-        data = response.data
-        key = list_key(data)
-        if key is None:
-            raise ApiError(response.status, "invalid_response", "Expected a list envelope with 'total'")
-        assert isinstance(data, dict)
-        chunk = data[key]
-        total = int(data.get("total", len(chunk)))
-        items.extend(chunk)
-        await call.progress(len(items), total, f"{len(items)} of {total} {key}")
-        if not chunk or len(items) >= total or len(items) >= MAX_ALL_PAGES_ITEMS:
+    index = start
+    while len(items) < want:
+        chunk = await fetch(index // per_page + 1)
+        taken = chunk[index % per_page : index % per_page + want - len(items)]
+        items.extend(taken)
+        index += len(taken)
+        if all_pages:
+            await call.progress(index, state.total, f"{index} of {state.total} {state.key}")
+        if not taken or index >= state.total or len(chunk) < per_page:
             break
-        page += 1
-    out: dict[str, Any] = {key: items[:MAX_ALL_PAGES_ITEMS], "total": total, "pages_fetched": page}
-    warnings = []
-    if total > MAX_ALL_PAGES_ITEMS:
-        out["truncated"] = True
-        warnings.append(f"Only the first {MAX_ALL_PAGES_ITEMS} of {total} were fetched; narrow the filters.")
-    return Outcome(out, warnings=warnings)
+        if call.enough is not None and call.enough(state.key, items):
+            break
+    key, total = state.key, max(state.total, start + len(items))
+    fields = call.local.get("fields")
+    window = ListWindow(key, start, total, per_page, all_pages, filters, tuple(fields) if fields else None)
+    return Outcome({key: items, "total": total}, window=window)
+
+
+async def _resync(
+    cursor: ListCursor,
+    item_at: Callable[[int], Awaitable[Any]],
+    fetch: Callable[[int], Awaitable[list[Any]]],
+    per_page: int,
+    state: _Walk,
+) -> int:
+    """Where the walk goes on: right after the cursor's last item, wherever it is now."""
+    if cursor.last_id is None or cursor.pos == 0:
+        return cursor.pos
+    await fetch((cursor.pos - 1) // per_page + 1)
+    total = state.total
+    slack = min(per_page, 25)  # inserts and deletes that cancel out in the total
+    growth = max(0, total - cursor.total) + slack
+    shrink = max(0, cursor.total - total) + slack
+    expected = cursor.pos - 1
+    # nearest first: where it was, then shifted back by inserts, then forward by deletes
+    later = range(expected + 1, expected + growth + 1)
+    earlier = range(expected - 1, expected - shrink - 1, -1)
+    candidates = [expected, *later, *earlier]
+    for index in candidates[:_RESYNC_SPAN]:
+        if index < 0:
+            continue
+        item = await item_at(index)
+        if isinstance(item, dict) and id_tag(str(item.get("id"))) == cursor.last_id:
+            return int(index) + 1
+    # The last item is gone (deleted, or moved by an edit): go on from the same position.
+    return max(0, min(cursor.pos - max(0, cursor.total - total), total))
 
 
 def _filename(disposition: str | None, call: Call) -> str:

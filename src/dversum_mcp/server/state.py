@@ -57,8 +57,8 @@ Dates are YYYY-MM-DD.
 - Ids are opaque strings from earlier results; never invent them. Find them with: list_clients(search) for \
 clients, list_users / get_current_user for user and assignee ids, list_project_columns for kanban column ids, \
 get_page_tree for page ids, list_projects for project ids.
-- Lists are paged: page, per_page (max 100) and total; all_pages=true fetches everything (up to \
-{MAX_ALL_PAGES_ITEMS:,}).
+- Lists answer what fits one answer, with total; pass next_cursor as cursor for the rest (fields= picks columns);\
+ all_pages=true walks every page (up to {MAX_ALL_PAGES_ITEMS:,} items) within the same answer size.
 - Invoices: create_invoice makes a draft; send_invoice numbers and locks it (irreversible; corrections via \
 create_credit_note). Pages are read and written as Markdown.
 - More tools exist than are listed: search_tools finds them; call_read_tool / call_write_tool run them.

@@ -26,7 +26,7 @@ from dversum_mcp.server.confirm import NeedsInput
 from dversum_mcp.server.discovery import META_TOOLS
 from dversum_mcp.server.meta import MetaCall, run_meta, unknown_tool
 from dversum_mcp.server.outside import REVEAL_TOOL
-from dversum_mcp.server.render import ToolResult, render_error, render_outcome, render_unexpected
+from dversum_mcp.server.render import ToolResult, list_is_full, render_error, render_outcome, render_unexpected
 from dversum_mcp.server.state import REQUESTS, ServerState, request_selection, session_data, session_key
 from dversum_mcp.tools.registry import CallEnv, GeneratedTool, Selection
 
@@ -112,7 +112,14 @@ class ToolCalls:
                 else:
                     outcome = await self._dispatch(ctx, params, started + timeout - 1.0)
                     outcome, marked = state.outside.outcome(outcome)  # outside-written text: marked, or withheld
-            result = render_outcome(name, outcome, sandbox=state.sandbox)
+            tool = state.registry.tools.get(name)
+            result = render_outcome(
+                name,
+                outcome,
+                sandbox=state.sandbox,
+                budget=state.settings.result_budget,
+                continuable=tool is not None and tool.spec.param("cursor") is not None,
+            )
             if marked:
                 result["_meta"] = {**(result.get("_meta") or {}), **marked}
             return result
@@ -180,12 +187,18 @@ class ToolCalls:
         async def roots() -> list[Path]:
             return await _roots(ctx)
 
+        budget = self.state.settings.result_budget
+
+        def enough(key: str, items: list[Any]) -> bool:
+            return list_is_full(key, items, budget)
+
         env = CallEnv(
             client=self.state.client,
             deadline=deadline,
             progress=progress,
             roots=roots,
             file_roots=self.state.settings.file_roots,
+            enough=enough,
         )
         outcome = await self.state.registry.execute(tool, arguments, env)
         await self._notify_page(ctx, tool, outcome)

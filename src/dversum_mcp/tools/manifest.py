@@ -71,6 +71,8 @@ class ParamSpec(_Strict):
     items: str | None = None
     object: str | None = None
     default: Any = None
+    days: Literal["start", "end"] | None = None
+    """A window bound that also takes YYYY-MM-DD: the start or the end of that Europe/Berlin day."""
 
     @property
     def wire_name(self) -> str:
@@ -199,7 +201,10 @@ _PAGE = (
             "description": f"Fetch every page (up to {MAX_ALL_PAGES_ITEMS:,} items)",
         }
     ),
+    ParamSpec.model_validate({"name": "cursor", "type": "string", "in": "local"}),
+    ParamSpec.model_validate({"name": "fields", "type": "array", "items": "string", "in": "local"}),
 )
+_LOCAL_GENERIC = frozenset({"all_pages", "cursor", "fields", "save_as", "overwrite"})
 _BINARY = (
     ParamSpec.model_validate(
         {
@@ -378,9 +383,7 @@ def load_manifest(directory: Path | None = None, known_hooks: Iterable[str] | No
             params = _expand(raw, data.fields, path.name)
             for param in params:
                 _check_param(param, types, path.name, raw.name)
-            if any(p.location == "local" for p in params if p.name not in ("all_pages", "save_as", "overwrite")) and (
-                raw.hook is None
-            ):
+            if any(p.location == "local" for p in params if p.name not in _LOCAL_GENERIC) and (raw.hook is None):
                 raise _fail(path.name, raw.name, "local parameters need a hook to consume them")
             seen[raw.name] = path.name
             tools.append(

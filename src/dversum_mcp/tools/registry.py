@@ -15,7 +15,7 @@ from typing import Any
 
 import mcp_types as types
 
-from dversum_mcp.api.calls import Call, EndpointLookup, Outcome, ProgressFn, run_default
+from dversum_mcp.api.calls import Call, EndpointLookup, EnoughFn, Outcome, ProgressFn, run_default
 from dversum_mcp.api.client import ApiClient
 from dversum_mcp.api.errors import ArgumentError
 from dversum_mcp.api.hooks import HOOKS
@@ -96,6 +96,8 @@ class CallEnv:
     progress: ProgressFn | None = None
     roots: Callable[[], Awaitable[list[Path]]] | None = None
     file_roots: tuple[Path, ...] = ()
+    enough: EnoughFn | None = None
+    """The result budget, for list walks: stop fetching pages once an answer is full."""
 
 
 class Registry:
@@ -166,6 +168,9 @@ class Registry:
             outcome = await run_default(call)
         if outcome.binary is not None:
             outcome = await save_binary(call, outcome)
+        if outcome.window is None and call.local.get("cursor"):
+            outcome.resume = str(call.local["cursor"])
+        outcome.warnings.extend(_price_warnings(args))
         return outcome
 
 
@@ -191,6 +196,7 @@ def build_call(spec: ToolSpec, args: Mapping[str, Any], env: CallEnv, endpoint: 
         call.progress = env.progress
     if env.roots is not None:
         call.roots = env.roots
+    call.enough = env.enough
     for param in spec.params:
         if param.name not in args:
             continue
@@ -212,11 +218,30 @@ def build_call(spec: ToolSpec, args: Mapping[str, Any], env: CallEnv, endpoint: 
     return call
 
 
+def _price_warnings(args: Mapping[str, Any]) -> list[str]:
+    """Invoice/quote lines priced under 1 €: most likely euros sent as cents."""
+    out = []
+    lines = args.get("line_items")
+    for i, line in enumerate(lines if isinstance(lines, list) else []):
+        price = line.get("unit_price_cents") if isinstance(line, dict) else None
+        if isinstance(price, int) and 0 < price < 100:
+            what = line.get("description") or f"line {i + 1}"
+            out.append(
+                f"line_items[{i}] ({what}): unit price {price} cents = {price / 100:.2f} € ".replace(".", ",")
+                + f"(under 1 €). If {price},00 € was meant, send unit_price_cents {price * 100}."
+            )
+    return out
+
+
 def _output_schema(spec: ToolSpec) -> dict[str, Any]:
     """The result shape where the table knows it: list envelopes; otherwise an object."""
     if spec.paginated:
         return {
             "type": "object",
-            "properties": {"total": {"type": "integer"}, "page": {"type": "integer"}, "per_page": {"type": "integer"}},
+            "properties": {
+                "total": {"type": "integer"},
+                "shown": {"type": "string"},
+                "next_cursor": {"type": "string"},
+            },
         }
     return {"type": "object"}

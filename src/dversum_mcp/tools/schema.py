@@ -17,18 +17,21 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from dversum_mcp.api.errors import ArgumentError
 from dversum_mcp.tools.manifest import Manifest, ParamSpec, ToolSpec
 
-__all__ = ["ID_PATTERN", "input_schema", "validate_arguments"]
+__all__ = ["ID_PATTERN", "day_bound", "input_schema", "validate_arguments"]
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 SLUG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INT = re.compile(r"^[+-]?\d+$")
+_EUROS = re.compile(r"^[+-]?(\d+[.,]\d+|\d{1,3}(\.\d{3})+,\d+)\s*€?$")
+_BERLIN = ZoneInfo("Europe/Berlin")
 _MAX_STRING = 1_000_000
 
 
@@ -48,6 +51,10 @@ def _param_schema(param: ParamSpec, manifest: Manifest) -> dict[str, Any]:
         schema = {"type": "string"}
         if not description or "YYYY-MM-DD" not in description:
             description = f"YYYY-MM-DD; {description}" if description else "YYYY-MM-DD"
+    elif kind == "datetime" and param.days is not None:
+        schema = {"type": "string"}  # a plain date is allowed too, so no date-time format
+        note = "date-time, or YYYY-MM-DD = whole day in Europe/Berlin"
+        description = f"{description}; {note}" if description else note
     elif kind == "datetime":
         schema = {"type": "string", "format": "date-time"}
     elif kind == "cents":
@@ -121,6 +128,8 @@ def _check(value: Any, schema: Mapping[str, Any], path: str) -> Any:
     """Coerce leniently, then validate `value` against `schema`; return the clean value."""
     kind = schema.get("type")
     if kind == "integer":
+        if path.endswith("_cents"):
+            _check_cents(value, path)
         if isinstance(value, str) and _INT.match(value.strip()):
             value = int(value.strip())
         elif isinstance(value, float) and value.is_integer():
@@ -198,6 +207,39 @@ def _check_object(value: Mapping[str, Any], schema: Mapping[str, Any], prefix: s
     return out
 
 
+def _check_cents(value: Any, path: str) -> None:
+    """Money is integer cents: 500.00 is refused (it reads as euros), with the cents it probably meant."""
+    number: float | None = None
+    if isinstance(value, float):
+        number = value
+    elif isinstance(value, str) and _EUROS.match(value.strip()):
+        text = value.strip().rstrip("€").strip()
+        if "," in text:  # German: 1.190,00
+            text = text.replace(".", "").replace(",", ".")
+        number = float(text)
+    if number is None or not math.isfinite(number):
+        return
+    euros = (
+        f"{number:,.2f}".translate(str.maketrans(",.", ".,"))
+        if isinstance(value, str) and "," in value
+        else (f"{number:.2f}")
+    )
+    raise ArgumentError(
+        f"{path} must be an integer (cents), got {_show(value)}",
+        field=path,
+        hint=f"cents are integers: {euros} € is {round(number * 100)}",
+    )
+
+
+def day_bound(value: str, which: str) -> str:
+    """YYYY-MM-DD → the UTC instant where that Europe/Berlin day starts (or, for "end", ends)."""
+    day = date.fromisoformat(value)
+    if which == "end":
+        day += timedelta(days=1)
+    local = datetime(day.year, day.month, day.day, tzinfo=_BERLIN)
+    return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _check_datetime(value: str, path: str) -> None:
     text = value.strip()
     candidate = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
@@ -225,6 +267,8 @@ def _check_typed(param: ParamSpec, value: Any, path: str) -> None:
         for i, item in enumerate(value):
             if not ID_PATTERN.match(item):
                 raise ArgumentError(f"{path}[{i}] must be an id; got {_show(item)}", field=f"{path}[{i}]")
+    elif param.type == "datetime" and param.days is not None and not _DATE.match(value.strip()):
+        _check_datetime(value, path)
     elif param.type == "date":
         if not _DATE.match(value):
             raise ArgumentError(f"{path} must be a date YYYY-MM-DD, got {_show(value)}", field=path)
@@ -248,6 +292,11 @@ def validate_arguments(
         param = tool.param(name)
         if param is not None:
             _check_typed(param, value, name)
+            if param.days is not None and _DATE.match(value.strip()):
+                try:
+                    clean[name] = day_bound(value.strip(), param.days)
+                except ValueError:
+                    raise ArgumentError(f"{name} is not a valid calendar date: {value}", field=name) from None
     return clean
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from dversum_mcp.api.calls import Call, Outcome
-from dversum_mcp.api.hooks import files, pages, timers, timesheets
+from dversum_mcp.api.hooks import bookings, files, pages, timers, timesheets
 
 __all__ = ["HOOKS", "Hook"]
 
@@ -17,7 +17,9 @@ Hook = Callable[[Call], Awaitable[Outcome]]
 
 HOOKS: dict[str, Hook] = {
     "append_to_page": pages.append_to_page,
+    "booking_slots": bookings.booking_slots,
     "create_time_entry": timers.create_time_entry,
+    "current_user": bookings.current_user,
     "delete_page": pages.delete_page,
     "download_file": files.download_file,
     "get_page": pages.get_page,
