@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from dataclasses import replace
 from typing import Any
@@ -104,6 +105,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`dversum-mcp call … | head`): stop quietly, like cat. Output still
+        # buffered would fail again at exit, so stdout now points nowhere.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141  # what a shell reports for a process ended by SIGPIPE
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     settings = _apply(Settings.load(), args)
     from dversum_mcp.logs import configure_logging
@@ -198,7 +211,15 @@ async def _serve(
 
                 await serve_stdio(server)
             elif transport == "http":
-                log.info("Streamable HTTP on http://%s:%d/mcp", host, port)
+                log.info(
+                    "Streamable HTTP for MCP clients at http://%s:%d/mcp (not a web page: a browser gets 400). "
+                    "Connect a client, e.g. `claude mcp add --transport http dversum http://%s:%d/mcp`, or try "
+                    "single tools with `dversum-mcp call list_clients '{}'`.",
+                    host,
+                    port,
+                    host,
+                    port,
+                )
                 await transports.serve_http(
                     server, host=host, port=port, stateless=stateless, json_response=json_response, auth_token=auth
                 )
@@ -286,8 +307,19 @@ async def _call(settings: Settings, tool: str, raw_arguments: str) -> int:
 
     try:
         arguments = json.loads(raw_arguments)
-    except ValueError:
-        print("dversum-mcp: arguments must be a JSON object", file=sys.stderr)
+    except json.JSONDecodeError as exc:
+        near = raw_arguments[max(exc.pos - 20, 0) : exc.pos + 20]
+        print(
+            f"dversum-mcp: the arguments are not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+            f' (character {exc.pos}), near {near!r}. Quote the JSON for the shell: \'{{"key": "value"}}\'',
+            file=sys.stderr,
+        )
+        return 2
+    if not isinstance(arguments, dict):
+        print(
+            f"dversum-mcp: the arguments must be a JSON object ({{…}}), not {type(arguments).__name__}",
+            file=sys.stderr,
+        )
         return 2
     registry, selection = _state_parts(replace(settings, toolsets=settings.toolsets or ("all",)))
     async with open_backend(settings) as backend:
