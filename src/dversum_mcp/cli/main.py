@@ -292,9 +292,13 @@ def _tools(settings: Settings, as_json: bool) -> int:
             mark = "*" if t.spec.name in listed else " "
             where = f"{t.spec.method} {t.spec.path}" if t.spec.method else "(composite)"
             print(f"  {mark} {t.spec.name:<28} {where:<48} {t.spec.source}")
+    from dversum_mcp.server.discovery import DYNAMIC_ONLY, META_TOOLS
+
+    metas = [n for n, m in META_TOOLS.items() if n not in DYNAMIC_ONLY and (m.read_only or not settings.read_only)]
     print(
         f"\n{len(registry.tools)} tools, ≈{total_tokens} tokens in all (chars/4 estimate); "
-        f"* = listed with these settings ({len(listed)} + discovery tools)"
+        f"* = listed with these settings: {len(listed)} + {len(metas)} discovery tools = {len(listed) + len(metas)}"
+        " (on the sandbox, read_sandbox_outbox too)"
     )
     return 0
 
