@@ -300,6 +300,8 @@ class SearchIndex:
             for word in self._resolve(raw, names):
                 key = self._key(word)
                 readings = self.words.verbs.get(word, {})
+                if not readings and key in self.words.verbs and len(word) <= len(key):
+                    readings = self.words.verbs[key]  # a clipped verb ("delet"), not an inflected one ("recorded")
                 if not readings and word in self.verb_idf:
                     readings = {word: 1.0}
                 # The first word that says what to do is the request's verb; later ones say less.
