@@ -10,6 +10,7 @@ if [ ! -x .venv/bin/dversum-mcp ]; then
 fi
 if [ -t 0 ] && [ "$#" -eq 0 ]; then
   echo "dversum-mcp: serving MCP over stdio (JSON-RPC on stdin/stdout); MCP clients spawn it like this." >&2
-  echo "  Try it in a browser-free way: scripts/start.sh --transport http  (then http://127.0.0.1:8000/mcp)" >&2
+  echo "  Connect a client instead (see claude_desktop_config.example.json), or run one tool from the shell:" >&2
+  echo "  .venv/bin/dversum-mcp call list_clients '{}'   (Ctrl-C stops this server)" >&2
 fi
 exec .venv/bin/dversum-mcp serve "$@"

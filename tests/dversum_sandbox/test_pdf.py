@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,13 @@ def test_pdf_a3_markers(caplog: pytest.LogCaptureFixture) -> None:
     resources: Any = reader.pages[0]["/Resources"]
     fonts = resources["/Font"]
     assert all("/FontFile2" in f.get_object()["/DescendantFonts"][0]["/FontDescriptor"] for f in fonts.values())
+
+
+def test_pdf_writes_no_font_subsetting_chatter(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)  # what `DVERSUM_LOG_LEVEL=INFO` (the default) lets through
+    doc = invoice()
+    pdf.render_invoice_pdf(doc, SELLER, BUYER, "de", build_cii(doc, SELLER, BUYER))
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("fontTools")]
 
 
 def test_draft_pdf_is_marked_and_has_no_xml() -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from dataclasses import replace
 from typing import Any
@@ -112,6 +113,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`dversum-mcp call … | head`): stop quietly, like cat. Output still
+        # buffered would fail again at exit, so stdout now points nowhere.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141  # what a shell reports for a process ended by SIGPIPE
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     settings = _apply(Settings.load(), args)
     _refuse_unusable_secrets(settings)
@@ -239,7 +252,15 @@ async def _serve(
 
                 await serve_stdio(server, max_line_bytes=settings.max_message_bytes)
             elif transport == "http":
-                log.info("Streamable HTTP on http://%s:%d/mcp", host, port)
+                log.info(
+                    "Streamable HTTP for MCP clients at http://%s:%d/mcp (not a web page: a browser gets 400). "
+                    "Connect a client, e.g. `claude mcp add --transport http dversum http://%s:%d/mcp`, or try "
+                    "single tools with `dversum-mcp call list_clients '{}'`.",
+                    host,
+                    port,
+                    host,
+                    port,
+                )
                 await transports.serve_http(
                     server, host=host, port=port, stateless=stateless, json_response=json_response, auth_token=auth
                 )
@@ -313,9 +334,13 @@ def _tools(settings: Settings, as_json: bool) -> int:
             mark = "*" if t.spec.name in listed else " "
             where = f"{t.spec.method} {t.spec.path}" if t.spec.method else "(composite)"
             print(f"  {mark} {t.spec.name:<28} {where:<48} {t.spec.source}")
+    from dversum_mcp.server.discovery import DYNAMIC_ONLY, META_TOOLS
+
+    metas = [n for n, m in META_TOOLS.items() if n not in DYNAMIC_ONLY and (m.read_only or not settings.read_only)]
     print(
         f"\n{len(registry.tools)} tools, ≈{total_tokens} tokens in all (chars/4 estimate); "
-        f"* = listed with these settings ({len(listed)} + discovery tools)"
+        f"* = listed with these settings: {len(listed)} + {len(metas)} discovery tools = {len(listed) + len(metas)}"
+        " (on the sandbox, read_sandbox_outbox too)"
     )
     return 0
 
@@ -328,8 +353,19 @@ async def _call(settings: Settings, tool: str, raw_arguments: str) -> int:
 
     try:
         arguments = json.loads(raw_arguments)
-    except ValueError:
-        print("dversum-mcp: arguments must be a JSON object", file=sys.stderr)
+    except json.JSONDecodeError as exc:
+        near = raw_arguments[max(exc.pos - 20, 0) : exc.pos + 20]
+        print(
+            f"dversum-mcp: the arguments are not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+            f' (character {exc.pos}), near {near!r}. Quote the JSON for the shell: \'{{"key": "value"}}\'',
+            file=sys.stderr,
+        )
+        return 2
+    if not isinstance(arguments, dict):
+        print(
+            f"dversum-mcp: the arguments must be a JSON object ({{…}}), not {type(arguments).__name__}",
+            file=sys.stderr,
+        )
         return 2
     registry, selection = _state_parts(replace(settings, toolsets=settings.toolsets or ("all",)))
     async with open_backend(settings) as backend:

@@ -17,7 +17,7 @@ import mcp_types as types
 
 from dversum_mcp.api.calls import Call, EndpointLookup, EnoughFn, Outcome, ProgressFn, run_default
 from dversum_mcp.api.client import ApiClient
-from dversum_mcp.api.errors import ArgumentError
+from dversum_mcp.api.errors import ArgumentError, DversumError
 from dversum_mcp.api.hooks import HOOKS
 from dversum_mcp.api.hooks.files import save_binary
 from dversum_mcp.tools.endpoints import Endpoints
@@ -160,18 +160,38 @@ class Registry:
     async def execute(self, tool: GeneratedTool, arguments: Mapping[str, Any] | None, env: CallEnv) -> Outcome:
         """Validate, build the request from each parameter's location, run hook or default."""
         spec = tool.spec
-        args = validate_arguments(spec, tool.schema, arguments)
-        call = build_call(spec, args, env, self.endpoint)
-        if spec.hook is not None:
-            outcome = await HOOKS[spec.hook](call)
-        else:
-            outcome = await run_default(call)
+        try:
+            args = validate_arguments(spec, tool.schema, arguments)
+            call = build_call(spec, args, env, self.endpoint)
+            if spec.hook is not None:
+                outcome = await HOOKS[spec.hook](call)
+            else:
+                outcome = await run_default(call)
+        except DversumError as exc:
+            exc.hint = _field_hint(spec, exc, arguments) or exc.hint
+            raise
         if outcome.binary is not None:
             outcome = await save_binary(call, outcome)
         if outcome.window is None and call.local.get("cursor"):
             outcome.resume = str(call.local["cursor"])
         outcome.warnings.extend(_price_warnings(args))
         return outcome
+
+
+def _field_hint(spec: ToolSpec, exc: DversumError, arguments: Mapping[str, Any] | None) -> str | None:
+    """What the table says about the field an error names, so the model learns what the value must be
+    (country: "ISO 3166-1 alpha-2", column_id: "Id from list_project_columns"), before the error's own hint."""
+    field = getattr(exc, "field", None)
+    param = next((p for p in spec.params if field in (p.name, p.wire_name)), None)
+    if param is None:
+        return None
+    value = (arguments or {}).get(param.name)
+    sibling = f"{param.name}_json"
+    if param.type == "string" and isinstance(value, (dict, list)) and any(p.name == sibling for p in spec.params):
+        return f"{param.name} takes text; pass a Tiptap/ProseMirror document object as {sibling} instead."
+    if not param.description:
+        return None
+    return f"{param.name}: {param.description}." + (f" {exc.hint}" if exc.hint else "")
 
 
 def build_call(spec: ToolSpec, args: Mapping[str, Any], env: CallEnv, endpoint: EndpointLookup) -> Call:

@@ -13,6 +13,7 @@ reverse charge, tax-free supplies, §19). Cancellations are titled Stornorechnun
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 from decimal import Decimal
 from functools import cache
@@ -30,6 +31,9 @@ from dversum_sandbox.billing.zugferd import FACTURX_LEVEL
 from dversum_sandbox.db import Row
 
 __all__ = ["font_files", "pdfa_available", "render_invoice_pdf"]
+
+# fpdf2 subsets the embedded font with fontTools, which logs ~75 INFO lines per PDF ("Glyph names: …").
+logging.getLogger("fontTools.subset").setLevel(logging.WARNING)
 
 _FONT_CANDIDATES = (
     ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),

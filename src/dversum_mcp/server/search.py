@@ -1,0 +1,377 @@
+"""The ranker behind `search_tools`: BM25 over the tool table plus the search words of `_search.toml`.
+
+A request is read word by word. Each word is looked up in the word table (as written, then by its
+German and English Snowball stems), else taken as a word of the tool table, else split as a German
+compound (Zahlungseingang → Zahlung + Eingang), else corrected by one or two typos against every
+known word (rapidfuzz). Words that say what to do (send, anlegen, stop…) choose the tool's verb;
+the others are search terms. A tool's score is BM25 over its name (×3), title (×2), description,
+parameter names, short enums and toolset, plus a bonus for the share of its name's nouns the
+request names and one for its verb. When nothing scores, the tool names closest in spelling answer,
+so a request with any word that resembles a tool never comes back empty.
+
+The index is built at the first search, so starting the server costs nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from dversum_mcp.tools.manifest import manifest_dir
+from dversum_mcp.tools.registry import GeneratedTool
+
+__all__ = ["SearchIndex", "SearchWords", "tokenize"]
+
+_WORD = re.compile(r"[a-zäöüß0-9]+(?:['’-][a-zäöüß0-9]+)*")
+# fmt: off
+_STOP = frozenset({
+    "a", "an", "s", "the", "to", "for", "of", "on", "in", "my", "me", "i", "and", "or", "with", "is", "are", "it",
+    "this", "that", "what", "how", "did", "do", "does", "be", "by", "at", "from", "all", "please", "can", "you", "we",
+    "our", "there", "any", "some", "as", "into", "about", "when", "der", "die", "das", "den", "dem", "des", "ein",
+    "eine", "einen", "einem", "einer", "und", "für", "mit", "von", "zu", "zum", "zur", "ich", "mir", "mich", "meine",
+    "mein", "meinen", "am", "im", "auf", "bitte", "wie", "was", "ist", "sind", "habe", "hat", "wird", "wurde",
+    "es", "er", "sie", "wir", "uns", "unser", "noch", "schon", "diese", "dieser", "diesen", "nach", "bei",
+    "so", "just", "up", "its", "it's", "i'm", "we're", "now", "still", "yet", "also", "again", "after", "called",
+    "named", "titled",
+    "been", "were", "has", "have", "had", "will", "would", "could", "there's", "what's", "isn't",
+})
+# fmt: on
+_LINKS = ("", "s", "es", "n", "en", "e")  # German linking elements between compound parts
+_B = 0.4  # BM25 length normalization: low, since parameter names make write tools' texts long
+_LEAN = 2.0  # × a verb a request implies without saying it ("Max is sick" → create), against a said one
+_MISMATCH = 0.6  # × the score of a tool whose verbs are none the request asks for
+_VERB_BONUS = 2.5  # + when one of the tool's verbs is one the request asks for (× how sure both sides are)
+_DESCRIBED = 0.8  # how much the verb a tool's title or description begins with counts, against its name's
+_LATER = 0.6  # how much a later word that says what to do counts, against the first one
+_NAME_BONUS = 3.0  # × the share of the tool name's nouns the request names and of the request the name covers
+_PAGING = frozenset({"page", "per_page", "all_pages"})  # on every list tool: not what a tool is about
+_ENUM_MAX = 12  # index enum values of short enums (status: overdue …); long ones are noise
+
+
+def _fold(text: str) -> str:
+    """Lower case, ß → ss, accents and umlauts to their base letter (überfällig → uberfallig)."""
+    text = text.lower().replace("ß", "ss")
+    return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+
+
+def _stem(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+@cache
+def _stemmers() -> tuple[Any, Any]:
+    import snowballstemmer  # type: ignore[import-untyped]
+
+    return snowballstemmer.stemmer("german"), snowballstemmer.stemmer("english")
+
+
+@dataclass(frozen=True)
+class SearchWords:
+    """`_search.toml`: phrases, word meanings, verb words and word forms."""
+
+    phrases: dict[str, str]
+    words: dict[str, dict[str, float]]
+    verbs: dict[str, dict[str, float]]
+    leading: dict[str, dict[str, float]]
+    forms: dict[str, str]
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> SearchWords:
+        data = tomllib.loads((path or manifest_dir() / "_search.toml").read_text(encoding="utf-8"))
+
+        def weighted(table: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+            out: dict[str, dict[str, float]] = {}
+            for word, readings in table.items():
+                parsed: dict[str, float] = {}
+                for reading in readings:
+                    meaning, _, weight = reading.partition(":")
+                    parsed[meaning] = float(weight or 1.0)
+                out[_fold(word)] = parsed
+            return out
+
+        return cls(
+            phrases={_fold(k): _fold(v) for k, v in data.get("phrases", {}).items()},
+            words=weighted(data.get("words", {})),
+            verbs=weighted(data.get("verbs", {})),
+            leading=weighted(data.get("leading", {})),
+            forms={_fold(k): v for k, v in data.get("forms", {}).items()},
+        )
+
+
+def tokenize(text: str, forms: Mapping[str, str] | None = None) -> list[str]:
+    """Lower-case words without stop words; plurals and the given word forms folded (invoices → invoice)."""
+    words = re.findall(r"[a-z0-9]+", _fold(text).replace("_", " "))
+    out = [_stem(w) for w in words if w not in _STOP]
+    return [forms.get(w, w) for w in out] if forms else out
+
+
+@dataclass
+class _Doc:
+    tool: GeneratedTool
+    verb: str
+    verbs: dict[str, float]
+    nouns: tuple[str, ...]
+    terms: Counter[str]
+    length: int
+    spelling: str
+
+
+@dataclass
+class _Reading:
+    """What one request means: search terms with weights, verbs asked for, and whether one was explicit."""
+
+    terms: dict[str, float]
+    verbs: dict[str, float]
+    lean: dict[str, float]
+
+
+class SearchIndex:
+    """BM25 over the tool table, read through the search words (see the module docstring)."""
+
+    def __init__(self, tools: Iterable[GeneratedTool], words: SearchWords | None = None) -> None:
+        self._tools = list(tools)
+        self._words = words
+        self._built = False
+
+    # ---- building ------------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        words = self._words or SearchWords.load()
+        self.words = words
+        self.docs: list[_Doc] = []
+        raw_words: Counter[str] = Counter()
+        for tool in self._tools:
+            spec = tool.spec
+            enums = [v for p in spec.params if p.enum and len(p.enum) <= _ENUM_MAX for v in p.enum]
+            params = " ".join(p.name for p in spec.params if p.name not in _PAGING)
+            text = f"{spec.name} {spec.title} {spec.description} {params} {' '.join(enums)} {spec.toolset}"
+            raw_words.update(w for w in re.findall(r"[a-z]+", _fold(text.replace("_", " "))) if len(w) > 3)
+            terms = Counter(
+                self._tok(spec.name) * 3
+                + self._tok(spec.title) * 2
+                + self._tok(spec.description)
+                + self._tok(params)
+                + self._tok(" ".join(enums))
+                + self._tok(spec.toolset)
+            )
+            verb, *nouns = self._tok(spec.name) or [spec.name]
+            # What the title and description begin with is a verb of the tool too ("Cancel a sent invoice…").
+            doc_verbs = {verb: 1.0}
+            for text in (spec.title, spec.description):
+                first = _fold(text).split(" ", 1)[0].strip("(),.;:")
+                for other, weight in words.verbs.get(first, {first: 1.0}).items():
+                    if weight == 1.0:
+                        doc_verbs.setdefault(other, _DESCRIBED)
+            spelling = f"{spec.name.replace('_', ' ')} {spec.title}".lower()
+            self.docs.append(_Doc(tool, verb, doc_verbs, tuple(nouns), terms, sum(terms.values()), spelling))
+        self.avg = sum(d.length for d in self.docs) / max(len(self.docs), 1)
+        df: Counter[str] = Counter()
+        for doc in self.docs:
+            df.update(doc.terms.keys())
+        n = len(self.docs)
+        self.idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+        for doc in self.docs:  # only verbs that begin some tool's name count
+            doc.verbs = {v: w for v, w in doc.verbs.items() if any(v == d.verb for d in self.docs)}
+        verbs = Counter(d.verb for d in self.docs)
+        self.verb_idf = {v: math.log(1 + n / c) for v, c in verbs.items()}
+        self.name_nouns = {noun for d in self.docs for noun in d.nouns}
+        # Stems of the word table's keys, for "Rechnungen" → rechnung and "sends" → send.
+        german, english = _stemmers()
+        self._keys = {**dict.fromkeys(words.verbs), **dict.fromkeys(words.words)}
+        self._de: dict[str, str] = {}
+        self._en: dict[str, str] = {}
+        for key in self._keys:
+            self._de.setdefault(german.stemWord(key), key)
+            self._en.setdefault(english.stemWord(key), key)
+        # Everything a typo may be corrected to: the word table, then the table's own words.
+        self._spellings = list(self._keys) + [w for w, _ in raw_words.most_common() if w not in self._keys]
+        self._built = True
+
+    def _tok(self, text: str) -> list[str]:
+        return tokenize(text, self.words.forms)
+
+    def tokens(self, text: str) -> list[str]:
+        """The index terms of a text (built index)."""
+        return self._tok(text)
+
+    def understands(self, word: str) -> bool:
+        """Whether a request word means something without typo correction: a stop word, a search word, a verb
+        or a word of the tool table (built index)."""
+        word = _fold(word)
+        return word in _STOP or word in self.words.verbs or self._known(word)
+
+    # ---- reading a request ---------------------------------------------------------------------------------------
+    def _key(self, word: str) -> str | None:
+        """The word table's key for a request word: as written, else by its German or English stem."""
+        if word in self._keys:
+            return word
+        german, english = _stemmers()
+        return self._de.get(german.stemWord(word)) or self._en.get(english.stemWord(word))
+
+    def _known(self, word: str) -> bool:
+        token = self._tok(word)
+        return self._key(word) is not None or (len(token) == 1 and token[0] in self.idf)
+
+    def _split(self, word: str, depth: int = 0) -> list[str] | None:
+        """A German compound as known parts (Zahlungseingang → zahlung, eingang), the longest last part first."""
+        if depth > 2 or len(word) < 6:
+            return None
+        for cut in range(3, len(word) - 2):
+            head, tail = word[:cut], word[cut:]
+            if not self._known(head) or len(head) < 3:
+                continue
+            for link in _LINKS:
+                if not tail.startswith(link) or len(tail) - len(link) < 3:
+                    continue
+                rest = tail[len(link) :]
+                if self._known(rest):
+                    return [head, rest]
+                deeper = self._split(rest, depth + 1)
+                if deeper:
+                    return [head, *deeper]
+        return None
+
+    def _correct(self, word: str) -> str | None:
+        """The closest known word within one typo (≤ 5 letters) or two (longer), if any."""
+        if len(word) < 4 or any(c.isdigit() for c in word):
+            return None
+        from rapidfuzz import process
+        from rapidfuzz.distance import OSA
+
+        limit = 1 if len(word) <= 8 else 2
+        found = process.extractOne(word, self._spellings, scorer=OSA.distance, score_cutoff=limit)
+        return found[0] if found else None
+
+    def _part(self, word: str) -> str | None:
+        """The longest known end (the German compound's head: Kundenverwaltung → …) or else beginning."""
+        for size in range(len(word) - 3, 3, -1):
+            for link in ("", *_LINKS[1:]):
+                head = word[: size - len(link)] if link and word[:size].endswith(link) else word[:size]
+                if self._known(word[-size:]):
+                    return word[-size:]
+                if len(head) >= 4 and self._known(head):
+                    return head
+        return None
+
+    def _resolve(self, word: str, names: set[str]) -> list[str]:
+        """The request word as known words: itself, its compound parts, its typo correction, or a known part."""
+        if word in _STOP or self._known(word):
+            return [word]
+        parts = self._split(word)
+        if parts:
+            return parts
+        fixed = None if word in names else self._correct(word)
+        part = None if fixed or word in names else self._part(word)
+        return [fixed or part or word]
+
+    def _read(self, query: str) -> _Reading:
+        # Names (ATAS, RE-2026-0001) are not typos of a tool word.
+        names = {_fold(w) for w in re.findall(r"\b(?:[A-ZÄÖÜ]{2,}|\w*\d\w*)\b", query)}
+        text = " ".join(_WORD.findall(_fold(query).replace("_", " ")))
+        text = re.sub(r"n['’]t\b", " not", text)
+        text = re.sub(r"['’](?:s|m|re|ll|ve|d)\b", "", text)
+        for phrase, meaning in self.words.phrases.items():
+            text = re.sub(rf"(?<![\w']){re.escape(phrase)}s?(?![\w'])", meaning, text)
+        terms: dict[str, float] = {}
+        verbs: dict[str, float] = {}
+        lean: dict[str, float] = {}
+        first = text.split()[0] if text.split() else ""
+        verbs.update(self.words.leading.get(first, {}))
+        said = False  # whether a word said what to do yet
+
+        def add(term: str, weight: float) -> None:
+            for part in self._tok(term):
+                terms[part] = max(terms.get(part, 0.0), weight)
+
+        for raw in text.replace("-", " ").split():
+            if raw in _STOP or raw.isdigit():
+                continue
+            for word in self._resolve(raw, names):
+                key = self._key(word)
+                readings = self.words.verbs.get(word, {})
+                if not readings and key in self.words.verbs and len(word) <= len(key):
+                    readings = self.words.verbs[key]  # a clipped verb ("delet"), not an inflected one ("recorded")
+                if not readings and word in self.verb_idf:
+                    readings = {word: 1.0}
+                # The first word that says what to do is the request's verb; later ones say less.
+                later = _LATER if said else 1.0
+                said = said or bool(readings)
+                for verb, weight in readings.items():
+                    verbs[verb] = max(verbs.get(verb, 0.0), weight * later)
+                token = self._tok(word)
+                meanings = self.words.words.get(key or "", {})
+                # A word that only says what to do is no search term ("move the meeting" is no move_task).
+                is_verb = bool(readings) and not (set(token) & self.name_nouns) and not meanings
+                own = [meanings[t] for t in token if t in meanings]
+                if not is_verb:
+                    add(word, min(own, default=1.0))
+                for meaning, strength in meanings.items():
+                    if meaning.startswith("@"):
+                        lean[meaning[1:]] = max(lean.get(meaning[1:], 0.0), strength)
+                    elif meaning not in token:
+                        add(meaning, strength)
+        return _Reading(terms, verbs, lean)
+
+    # ---- ranking -------------------------------------------------------------------------------------------------
+    def search(self, query: str, allowed: set[str] | None = None, limit: int = 5) -> list[tuple[GeneratedTool, float]]:
+        if not self._built:
+            self._build()
+        reading = self._read(query)
+        terms = reading.terms
+        explicit = bool(reading.verbs)
+        total = sum(terms.values()) or 1.0
+        # A request without a verb leans to what its words suggest ("Max is sick" → create), else a
+        # little to list_… and get_… ("my calendar tomorrow").
+        verbs = reading.verbs or {v: w * _LEAN for v, w in reading.lean.items()} or {"list": 0.5, "get": 0.3}
+        scored: list[tuple[GeneratedTool, float]] = []
+        for doc in self.docs:
+            if allowed is not None and doc.tool.spec.name not in allowed:
+                continue
+            score = 0.0
+            for term, weight in terms.items():
+                freq = doc.terms.get(term, 0)
+                if not freq:
+                    continue
+                idf = self.idf.get(term, 0.0)
+                score += weight * idf * freq * 2.2 / (freq + 1.2 * (1 - _B + _B * doc.length / self.avg))
+            match = max((verbs.get(v, 0.0) * w for v, w in doc.verbs.items()), default=0.0)
+            if score > 0 and match:
+                score += _VERB_BONUS * match
+            elif explicit:
+                score *= _MISMATCH
+            if score > 0 and doc.nouns:
+                named = sum(terms.get(n, 0.0) for n in doc.nouns) / len(doc.nouns)
+                covered = sum(w for t, w in terms.items() if t in doc.nouns) / total
+                score += _NAME_BONUS * (named + covered) / 2
+            if score > 0:
+                scored.append((doc.tool, score))
+        if not scored:
+            scored = self._by_spelling(query, allowed)
+        scored.sort(key=lambda pair: (-pair[1], pair[0].spec.name))
+        return scored[:limit]
+
+    def _by_spelling(self, query: str, allowed: set[str] | None) -> list[tuple[GeneratedTool, float]]:
+        """Tools whose name or title resembles a word of the request (the answer when nothing scored)."""
+        from rapidfuzz import fuzz
+
+        words = [w for w in re.findall(r"[a-z0-9]+", _fold(query)) if len(w) >= 3]
+        words = [w for w in words if w not in _STOP] or words
+        found: list[tuple[GeneratedTool, float]] = []
+        for doc in self.docs:
+            if allowed is not None and doc.tool.spec.name not in allowed:
+                continue
+            best = max((fuzz.partial_ratio(w, doc.spelling) for w in words), default=0.0)
+            if best >= 75:
+                found.append((doc.tool, best / 100))
+        return found

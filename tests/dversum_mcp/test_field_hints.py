@@ -1,0 +1,38 @@
+"""Errors that name a field say what the table knows about it, so the model's next try is right."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.dversum_mcp.conftest import Harness, structured
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_tiptap_object_in_content_points_to_content_json(harness: Harness) -> None:
+    doc = {"type": "doc", "content": [{"type": "paragraph", "content": [{"type": "text", "text": "Hallo"}]}]}
+    async with harness.mcp() as client:
+        result = await client.call_tool("create_page", {"title": "Notizen", "content": doc})
+        assert result.is_error
+        error = structured(result)
+        assert error["field"] == "content" and "content_json" in error["hint"]
+        assert not harness.requests  # refused before any request
+        fixed = await client.call_tool("create_page", {"title": "Notizen", "content_json": doc})
+        assert not fixed.is_error, fixed.content
+
+
+async def test_a_country_name_is_answered_with_the_code_it_needs(harness: Harness) -> None:
+    async with harness.mcp() as client:
+        result = await client.call_tool("create_client", {"name": "X GmbH", "email": "x@x.de", "country": "Germany"})
+        error = structured(result)
+        assert result.is_error and error["field"] == "country"
+        assert "ISO 3166-1 alpha-2" in error["hint"] and "DE" in error["hint"]
+
+
+async def test_a_column_name_as_column_id_points_to_list_project_columns(harness: Harness) -> None:
+    async with harness.mcp() as client:
+        project = structured(await client.call_tool("create_project", {"name": "Relaunch"}))
+        result = await client.call_tool("create_task", {"project_id": project["id"], "title": "x", "column_id": "Done"})
+        error = structured(result)
+        assert result.is_error and error["field"] == "column_id"
+        assert "list_project_columns" in error["hint"] and "name" in error["hint"]
