@@ -31,12 +31,15 @@ __all__ = ["auth_routes"]
 _CLIENT_AUTH_METHODS = ["none", "client_secret_post", "client_secret_basic"]
 
 
-class _ResourceGuard:
-    """ASGI wrapper for /token: a `resource` other than ours is `invalid_target` (RFC 8707 §2)."""
+class _FormGuard:
+    """ASGI wrapper for /token and /revoke. /token: a `resource` other than ours is
+    `invalid_target` (RFC 8707 §2). /revoke: a public client sends no `client_secret`
+    (RFC 7009 with `none` auth), which the SDK's request model requires; it is added empty."""
 
-    def __init__(self, app: Any, resource: str) -> None:
+    def __init__(self, app: Any, resource: str | None, blank_secret: bool = False) -> None:
         self.app = app
-        self.resource = resource.rstrip("/").lower()
+        self.resource = resource.rstrip("/").lower() if resource else None
+        self.blank_secret = blank_secret
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope.get("method") != "POST":
@@ -51,7 +54,10 @@ class _ResourceGuard:
             if not message.get("more_body") or size > 64 * 1024:
                 break
         body = b"".join(chunks)
-        resources = parse_qs(body.decode("latin-1")).get("resource", [])
+        form = parse_qs(body.decode("latin-1"))
+        if self.blank_secret and "client_secret" not in form:
+            body += b"&client_secret=" if body else b"client_secret="
+        resources = form.get("resource", []) if self.resource else []
         if any(r.rstrip("/").lower() != self.resource for r in resources):
             payload = json.dumps(
                 {"error": "invalid_target", "error_description": f"tokens are issued only for {self.resource}"}
@@ -90,8 +96,10 @@ def auth_routes(provider: RedisOAuthProvider, users: UserStore, check: CheckToke
             route = Route(route.path, endpoint=handler, methods=["GET", "OPTIONS"])
         elif route.path == "/token":
             route = Route(
-                route.path, endpoint=_ResourceGuard(route.app, settings.resource_url), methods=["POST", "OPTIONS"]
+                route.path, endpoint=_FormGuard(route.app, settings.resource_url), methods=["POST", "OPTIONS"]
             )
+        elif route.path == "/revoke":
+            route = Route(route.path, endpoint=_FormGuard(route.app, None, True), methods=["POST", "OPTIONS"])
         out.append(route)
     prm = ProtectedResourceMetadata(
         resource=AnyHttpUrl(settings.resource_url),
