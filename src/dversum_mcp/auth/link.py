@@ -78,7 +78,7 @@ cursor:pointer}
 border-radius:12px}
 .avatar{width:46px;height:46px;border-radius:50%;background:#e7ecfb;color:var(--brand);display:grid;place-items:center;
 font-weight:700;font-size:17px}.account b{display:block}.account span{color:var(--muted);font-size:14px}
-.org{display:inline-block;margin-top:4px;padding:2px 8px;border-radius:99px;background:#e6f4ee;color:var(--ok);
+.account .org{display:inline-block;margin-top:4px;padding:2px 8px;border-radius:99px;background:#e6f4ee;color:var(--ok);
 font-size:12px;font-weight:600}
 ul.perms{padding-left:18px;color:var(--muted);font-size:14px;margin:8px 0 0}
 footer{text-align:center;color:var(--muted);font-size:12px;margin:22px 0}
