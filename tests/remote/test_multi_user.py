@@ -27,7 +27,13 @@ def users(stack: Stack) -> dict[str, Tokens]:
 
 @asynccontextmanager
 async def connect(
-    stack: Stack, access: str, *, mode: str = "2026-07-28", path: str = "/mcp", ids: list[str] | None = None, **kw: Any
+    stack: Stack | str,
+    access: str,
+    *,
+    mode: str = "2026-07-28",
+    path: str = "/mcp",
+    ids: list[str] | None = None,
+    **kw: Any,
 ) -> AsyncIterator[Client]:
     async def tag(request: httpx2.Request) -> None:
         request_id = uuid.uuid4().hex
@@ -36,7 +42,8 @@ async def connect(
             ids.append(request_id)
 
     http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {access}"}, timeout=30, event_hooks={"request": [tag]})
-    async with http, Client(streamable_http_client(stack.base + path, http_client=http), mode=mode, **kw) as client:  # type: ignore[arg-type]
+    base = stack if isinstance(stack, str) else stack.base
+    async with http, Client(streamable_http_client(base + path, http_client=http), mode=mode, **kw) as client:  # type: ignore[arg-type]
         yield client
 
 
@@ -248,6 +255,12 @@ async def test_the_audit_log_records_each_call_without_arguments(
     )
     assert rows[0]["user"] == me["id"] and rows[0]["duration_ms"] > 0 and len(rows[0]["args_hmac"]) == 32
     assert "geheim-suchbegriff" not in done.stdout
+    async with connect(stack, users["a"].access) as client:
+        data(await client.call_tool("list_clients", {}))
+        mine = data(await client.call_tool("list_my_audit_log", {"limit": 200}))
+        only_lists = data(await client.call_tool("list_my_audit_log", {"tool": "list_clients"}))
+    assert mine["entries"] and {e["user"] for e in mine["entries"]} == {mine["entries"][0]["user"]} != {me["id"]}
+    assert only_lists["entries"] and {e["tool"] for e in only_lists["entries"]} == {"list_clients"}
     metrics = httpx2.get(f"http://127.0.0.1:{stack.replicas[0]}/metrics", timeout=10).text
     assert 'dversum_mcp_tool_calls_total{outcome="ok",tool="list_clients"}' in metrics
     assert "dversum_mcp_tool_call_seconds_bucket" in metrics and "dversum_mcp_active_users" in metrics

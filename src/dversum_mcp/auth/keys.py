@@ -66,6 +66,14 @@ class KeySet:
         ct = aead.encrypt(nonce, plaintext, _PREFIX.encode() + kid + context.encode())
         return _PREFIX + base64.urlsafe_b64encode(kid + nonce + ct).decode().rstrip("=")
 
+    def is_current(self, token: str) -> bool:
+        """Sealed under the first key (else re-seal it: rotation)."""
+        try:
+            raw = base64.urlsafe_b64decode(token[len(_PREFIX) :] + "=" * (-len(token) % 4))
+        except ValueError:
+            return False
+        return raw[:4] == self._aead[0][0]
+
     def decrypt(self, token: str | bytes, context: str) -> bytes:
         if isinstance(token, bytes):
             token = token.decode("ascii", "replace")

@@ -70,4 +70,10 @@ class UserStore:
 
     async def token(self, user_id: str) -> str | None:
         sealed = await self.redis.hget(P + "user:" + user_id, "token")
-        return None if sealed is None else self.keys.decrypt(sealed, "user:" + user_id).decode()
+        if sealed is None:
+            return None
+        token = self.keys.decrypt(sealed, "user:" + user_id).decode()
+        if not self.keys.is_current(str(sealed)):  # sealed under an older key: re-seal under the current one
+            resealed = self.keys.encrypt(token.encode(), "user:" + user_id)
+            await self.redis.hset(P + "user:" + user_id, "token", resealed)
+        return token

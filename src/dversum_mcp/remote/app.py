@@ -202,7 +202,11 @@ class RemoteApp:
         self.inbox = WebhookInbox(self.redis, self.bus, remote.keys.derive("webhook-inbox/v1"), remote.public_url)
         self.audit = AuditLog(self.redis, remote.keys.derive("audit-args/v1"), remote.audit_maxlen)
         self.state = ServerState(
-            self.settings, registry, RoutedClient(), replace(selection, sandbox=False), webhook_events=list
+            self.settings,
+            registry,
+            RoutedClient(),
+            replace(selection, sandbox=False, multi_user=True),
+            webhook_events=list,
         )
         self.server = build_server(self.state)
         self.state.confirmer._key = remote.keys.derive("confirm/v1")  # every replica checks every replica's asks

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 
 import mcp_types as types
@@ -20,6 +21,7 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from pydantic import BaseModel
 
+from dversum_mcp.api.hooks.audit import AUDIT_READER, AuditReader
 from dversum_mcp.api.routed import CURRENT
 from dversum_mcp.remote.audit import AuditEntry, AuditLog, resource_ids
 from dversum_mcp.remote.bus import USER, WebhookInbox
@@ -64,6 +66,7 @@ class MultiUserMiddleware:
         client = await self.clients.client_for(user)
         self.metrics.active_users.set(self.clients.active_users())
         client_token, user_token = CURRENT.set(client), USER.set(user)
+        reader_token = AUDIT_READER.set(self._reader(user))
         try:
             params = ctx.params or {}
             if ctx.method == "resources/read" and params.get("uri") == WEBHOOK_EVENTS_URI:
@@ -74,6 +77,13 @@ class MultiUserMiddleware:
         finally:
             CURRENT.reset(client_token)
             USER.reset(user_token)
+            AUDIT_READER.reset(reader_token)
+
+    def _reader(self, user: str) -> AuditReader:
+        async def read(limit: int) -> list[dict[str, Any]]:
+            return [asdict(entry) for entry in await self.audit.read(user, limit)]
+
+        return read
 
     async def _webhook_events(self, user: str) -> types.ReadResourceResult:
         body = {"inbox_url": await self.inbox.url_for(user), "events": await self.inbox.events(user)}

@@ -49,6 +49,7 @@ TOOLSET_ORDER = (
     "webhooks",
     "users",
     "sandbox",
+    "audit",
 )
 ParamType = Literal[
     "string", "integer", "number", "boolean", "array", "object", "id", "ids", "date", "datetime", "cents", "slug"

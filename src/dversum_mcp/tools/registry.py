@@ -47,6 +47,8 @@ class Selection:
     read_only: bool = False
     documented_only: bool = False
     sandbox: bool = False
+    multi_user: bool = False
+    """The team server: the `audit` toolset (a user's own audit log) exists only there."""
 
     def allows(self, spec: ToolSpec) -> bool:
         """May this tool be called at all (directly or through call_read_tool/call_write_tool)?"""
@@ -55,6 +57,8 @@ class Selection:
         if spec.name in self.exclude_tools:
             return False
         if self.documented_only and spec.source != "documented":
+            return False
+        if spec.toolset == "audit" and not self.multi_user:
             return False
         return not (spec.toolset == "sandbox" and not self.sandbox)
 
@@ -66,7 +70,7 @@ class Selection:
             return True
         if "all" in self.toolsets:
             return True
-        if spec.toolset == "sandbox":
+        if spec.toolset in ("sandbox", "audit"):
             return True
         if not self.toolsets:
             return spec.default
