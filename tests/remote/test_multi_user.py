@@ -266,3 +266,17 @@ async def test_the_audit_log_records_each_call_without_arguments(
     assert "dversum_mcp_tool_call_seconds_bucket" in metrics and "dversum_mcp_active_users" in metrics
     ready = httpx2.get(stack.base + "/readyz", timeout=10)
     assert ready.status_code == 200 and ready.json()["redis"] is True
+
+
+async def test_handshake_era_clients_can_subscribe_without_the_server_keeping_state(
+    stack: Stack, users: dict[str, Tokens]
+) -> None:
+    import warnings
+
+    async with connect(stack, users["b"].access, mode="legacy") as client:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            await client.subscribe_resource("dversum://webhooks/events")
+            await client.unsubscribe_resource("dversum://webhooks/events")
+        listed = [str(r.uri) for r in (await client.list_resources()).resources]
+    assert "dversum://webhooks/events" in listed

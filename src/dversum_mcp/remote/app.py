@@ -214,7 +214,7 @@ class RemoteApp:
         self.server.add_request_handler(
             "subscriptions/listen", SubscriptionsListenRequestParams, ListenHandler(self.bus)
         )
-        self.middleware = MultiUserMiddleware(self.clients, self.audit, self.metrics, self.inbox)
+        self.middleware = MultiUserMiddleware(self.clients, self.audit, self.metrics, self.inbox, self._forget)
         security = RequestStateSecurity(keys=remote.keys.derive_all("request-state/v1"), ttl=600)
         self.server.middleware += [
             self.middleware,
@@ -227,6 +227,12 @@ class RemoteApp:
             security_settings=_security(remote.public_url),
             max_request_body_size=MAX_BODY_BYTES,
         )
+
+    def _forget(self) -> None:
+        """Drop what the single-user handlers remember per connection (nothing may outlive a request)."""
+        self.state.sessions.clear()
+        self.state.subscriptions.clear()
+        self.state.enabled.clear()
 
     def _on_rate_limit_wait(self, seconds: float) -> None:
         self.metrics.rate_limit_waits.inc()

@@ -4,7 +4,11 @@ A server middleware (the SDK's context tier, around every handler):
 - reads the OAuth access token of the request (`get_access_token()`), and sets the user's own
   `ApiClient` (`api.routed.CURRENT`) and id (`bus.USER`) for the handlers below;
 - records every `tools/call` in the audit log and the metrics (tool, outcome, duration);
-- answers `resources/read` of `dversum://webhooks/events` from the user's webhook inbox in Redis.
+- answers `resources/read` of `dversum://webhooks/events` from the user's webhook inbox in Redis;
+- keeps no per-connection state in the process: `resources/subscribe` (handshake-era clients) is
+  accepted without being stored (stateless HTTP has no channel to notify them outside a request;
+  2026-07-28 clients use `subscriptions/listen`), and the single-user handlers' session registry
+  is emptied after each request (`forget`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -51,7 +55,15 @@ def _outcome(result: HandlerResult) -> tuple[str, str, Any]:
 
 
 class MultiUserMiddleware:
-    def __init__(self, clients: UserClients, audit: AuditLog, metrics: Metrics, inbox: WebhookInbox) -> None:
+    def __init__(
+        self,
+        clients: UserClients,
+        audit: AuditLog,
+        metrics: Metrics,
+        inbox: WebhookInbox,
+        forget: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.forget = forget
         self.clients = clients
         self.audit = audit
         self.metrics = metrics
@@ -59,6 +71,8 @@ class MultiUserMiddleware:
         self.in_flight = 0
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        if ctx.method in ("resources/subscribe", "resources/unsubscribe"):
+            return types.EmptyResult()
         token = get_access_token()
         user = token.subject if token is not None else None
         if token is None or user is None:
@@ -78,6 +92,7 @@ class MultiUserMiddleware:
             CURRENT.reset(client_token)
             USER.reset(user_token)
             AUDIT_READER.reset(reader_token)
+            self.forget()
 
     def _reader(self, user: str) -> AuditReader:
         async def read(limit: int) -> list[dict[str, Any]]:
