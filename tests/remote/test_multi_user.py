@@ -280,3 +280,55 @@ async def test_handshake_era_clients_can_subscribe_without_the_server_keeping_st
             await client.unsubscribe_resource("dversum://webhooks/events")
         listed = [str(r.uri) for r in (await client.list_resources()).resources]
     assert "dversum://webhooks/events" in listed
+
+
+async def test_a_confirmation_state_is_bound_to_its_user(stack: Stack, users: dict[str, Tokens]) -> None:
+    from mcp.shared.exceptions import MCPError
+
+    async def accept(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content={"confirm": True})
+
+    yes = {"dversum_confirm": types.ElicitResult(action="accept", content={"confirm": True})}
+    async with (
+        connect(stack, users["a"].access, elicitation_callback=accept) as a,
+        connect(stack, users["b"].access, elicitation_callback=accept) as b,
+    ):
+        created = data(await a.call_tool("create_client", {"name": "Gebundene Bestätigung OHG"}))
+        args = {"client_id": created["id"]}
+        asked = await a.session.call_tool("delete_client", args, allow_input_required=True)
+        assert isinstance(asked, types.InputRequiredResult) and asked.request_state
+        with pytest.raises(MCPError) as stolen:  # another user replays A's sealed state with a yes
+            await b.session.call_tool("delete_client", args, input_responses=yes, request_state=asked.request_state)
+        assert stolen.value.error.code == types.INVALID_PARAMS
+        forged = asked.request_state[:-4] + ("AAAA" if not asked.request_state.endswith("AAAA") else "BBBB")
+        with pytest.raises(MCPError):
+            await a.session.call_tool("delete_client", args, input_responses=yes, request_state=forged)
+        still = await a.call_tool("get_client", args)
+        assert not still.is_error
+
+
+def test_tools_list_carries_a_cache_hint_and_logs_carry_no_secrets(stack: Stack, users: dict[str, Tokens]) -> None:
+    envelope = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    response = httpx2.post(
+        stack.base + "/mcp",
+        headers={
+            "Authorization": f"Bearer {users['a'].access}",
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": "2026-07-28",
+            "Mcp-Method": "tools/list",
+        },
+        json={"jsonrpc": "2.0", "id": 7, "method": "tools/list", "params": {"_meta": envelope}},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    text = response.text
+    body = json.loads(text if text.lstrip().startswith("{") else text.split("data:", 1)[1].split("\n\n")[0])
+    assert body["result"]["ttlMs"] == 300_000 and body["result"]["cacheScope"] == "private"
+    logs = "\n".join(log.read_text() for log in stack.logs)
+    assert '"request_id"' in logs and "dversum_mcp.access" in logs
+    secrets = [stack.token_a, stack.token_b] + [t for u in users.values() for t in (u.access, u.refresh)]
+    assert [s[:10] for s in secrets if s in logs] == []
+    assert "code=" not in logs and "req=" not in logs  # paths are logged without their query strings
