@@ -124,9 +124,10 @@ http {{
 
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    for tool in ("redis-server", "nginx"):
-        if shutil.which(tool) is None and not Path("/usr/sbin/nginx").exists():
-            pytest.fail(f"{tool} is not installed (scripts/system-packages.txt)")
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (scripts/system-packages.txt)")
+    if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+        pytest.fail("nginx is not installed (scripts/system-packages.txt)")
     tmp = tmp_path_factory.mktemp("remote")
     procs: list[subprocess.Popen[bytes]] = []
     try:

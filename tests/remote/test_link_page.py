@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 import httpx2
 import pytest
+from playwright.sync_api import sync_playwright
 
 from tests.remote.conftest import Stack, pkce, register
 
@@ -18,7 +19,6 @@ SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "oauth-link.png"
 
 
 def test_linking_in_chromium_without_javascript(stack: Stack) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists():
         pytest.fail("chromium is not installed (scripts/system-packages.txt)")
     with httpx2.Client(timeout=30) as http:
@@ -35,7 +35,7 @@ def test_linking_in_chromium_without_javascript(stack: Stack) -> None:
         "resource": stack.base + "/mcp",
     }
     landed: list[str] = []
-    with sync_api.sync_playwright() as p:
+    with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
         try:
             context = browser.new_context(java_script_enabled=False, viewport={"width": 960, "height": 860})

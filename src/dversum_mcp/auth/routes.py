@@ -51,7 +51,10 @@ class _FormGuard:
             message = await receive()
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if not message.get("more_body") or size > 64 * 1024:
+            if size > 64 * 1024:
+                await _answer(send, 413, {"error": "invalid_request", "error_description": "request body too large"})
+                return
+            if not message.get("more_body"):
                 break
         body = b"".join(chunks)
         form = parse_qs(body.decode("latin-1"))
@@ -59,12 +62,8 @@ class _FormGuard:
             body += b"&client_secret=" if body else b"client_secret="
         resources = form.get("resource", []) if self.resource else []
         if any(r.rstrip("/").lower() != self.resource for r in resources):
-            payload = json.dumps(
-                {"error": "invalid_target", "error_description": f"tokens are issued only for {self.resource}"}
-            ).encode()
-            headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
-            await send({"type": "http.response.start", "status": 400, "headers": headers})
-            await send({"type": "http.response.body", "body": payload})
+            description = f"tokens are issued only for {self.resource}"
+            await _answer(send, 400, {"error": "invalid_target", "error_description": description})
             return
         sent = False
 
@@ -77,6 +76,12 @@ class _FormGuard:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+async def _answer(send: Any, status: int, body: dict[str, str]) -> None:
+    headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": json.dumps(body).encode()})
 
 
 def auth_routes(provider: RedisOAuthProvider, users: UserStore, check: CheckToken) -> list[Route]:

@@ -53,7 +53,7 @@ from starlette.routing import Route
 
 from dversum_mcp.api.client import ApiClient
 from dversum_mcp.api.errors import ApiError
-from dversum_mcp.api.limiter import RateLimiter
+from dversum_mcp.api.redis_limiter import RedisRateLimiter, limiter_key
 from dversum_mcp.api.routed import RoutedClient
 from dversum_mcp.auth.link import TokenRejected
 from dversum_mcp.auth.provider import SCOPE, RedisOAuthProvider
@@ -247,7 +247,7 @@ class RemoteApp:
             language=self.settings.language,
             timeout_s=self.settings.request_timeout_s,
             max_retries=1,
-            limiter=RateLimiter(10, 60.0),
+            limiter=RedisRateLimiter(self.redis, limiter_key(token), self.settings.rate_limit, 60.0),
         )
         try:
             async with client:
