@@ -123,3 +123,27 @@ async def test_a_stored_token_is_resealed_under_the_new_key_on_use(stack: Stack)
     finally:
         await redis.delete("dv:user:" + user.id)
         await redis.aclose()
+
+
+@pytest.mark.anyio
+async def test_metrics_can_require_a_bearer(stack: Stack) -> None:
+    from dataclasses import replace
+
+    import httpx2
+
+    from dversum_mcp.auth.settings import RemoteSettings
+    from dversum_mcp.config import Settings
+    from dversum_mcp.remote.app import RemoteApp
+    from dversum_mcp.tools.registry import Registry, Selection
+
+    remote = replace(
+        RemoteSettings.load({"DVERSUM_REDIS_URL": stack.redis_url, "DVERSUM_MCP_SECRET_KEYS": NEW}),
+        metrics_token="m" * 32,
+    )
+    app = RemoteApp(Settings(base_url=stack.api_url), remote, Registry(), Selection())
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app.app()), base_url="http://127.0.0.1") as http:
+        assert (await http.get("/metrics")).status_code == 401
+        assert (await http.get("/metrics", headers={"Authorization": "Bearer wrong"})).status_code == 401
+        ok = await http.get("/metrics", headers={"Authorization": "Bearer " + "m" * 32})
+        assert ok.status_code == 200 and "dversum_mcp_tool_calls" in ok.text
+    await app.redis.aclose()

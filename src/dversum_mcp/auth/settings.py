@@ -9,6 +9,7 @@
 | `DVERSUM_MCP_REFRESH_TOKEN_TTL` | refresh token lifetime, seconds (rotated on every use) | 2592000 (30 days) |
 | `DVERSUM_MCP_CODE_TTL` | authorization code and linking page lifetime, seconds | 600 |
 | `DVERSUM_MCP_AUDIT_MAXLEN` | audit stream entries kept (approximate) | 100000 |
+| `DVERSUM_MCP_METRICS_TOKEN` | when set, `/metrics` needs `Authorization: Bearer <it>` | unset: keep it off the proxy |
 | `DVERSUM_MCP_CIMD_HOSTS` | extra hosts whose client metadata documents may be fetched (tests: 127.0.0.1) | none |
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dversum_mcp.auth.keys import KeySet
 
@@ -38,6 +39,7 @@ class RemoteSettings:
     code_ttl_s: int = 600
     audit_maxlen: int = 100_000
     cimd_hosts: tuple[str, ...] = ()
+    metrics_token: str = field(default="", repr=False)
 
     @property
     def resource_url(self) -> str:
@@ -59,5 +61,6 @@ class RemoteSettings:
             refresh_ttl_s=_int(env, "DVERSUM_MCP_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
             code_ttl_s=_int(env, "DVERSUM_MCP_CODE_TTL", 600),
             audit_maxlen=_int(env, "DVERSUM_MCP_AUDIT_MAXLEN", 100_000),
+            metrics_token=env.get("DVERSUM_MCP_METRICS_TOKEN", "").strip(),
             cimd_hosts=tuple(h.strip() for h in env.get("DVERSUM_MCP_CIMD_HOSTS", "").split(",") if h.strip()),
         )

@@ -19,6 +19,7 @@ lifetimes (see `auth/settings.py`), `DVERSUM_BASE_URL` for the API and the selec
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import logging
 import re
@@ -273,6 +274,10 @@ class RemoteApp:
         return JSONResponse({"status": "ready", "redis": True})
 
     async def metrics_endpoint(self, request: Request) -> Response:
+        if self.remote.metrics_token:
+            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given.encode(), self.remote.metrics_token.encode()):
+                return JSONResponse({"error": "unauthorized"}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         self.metrics.active_users.set(self.clients.active_users())
         return PlainTextResponse(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
