@@ -218,7 +218,7 @@ def test_sandbox_only_endpoints(doc: dict[str, Any]) -> None:
 
 def test_tags_per_toolset(doc: dict[str, Any]) -> None:
     names = [t["name"] for t in doc["tags"]]
-    assert names == [ts.name for ts in load_manifest().toolsets if not ts.sandbox_only]
+    assert names == [ts.name for ts in load_manifest().toolsets if not (ts.sandbox_only or ts.multi_user_only)]
     used = {op["tags"][0] for op in _operations(doc).values()}
     assert used == set(names)
 

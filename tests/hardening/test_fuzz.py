@@ -37,7 +37,7 @@ pytestmark = pytest.mark.anyio
 VALID_PER_TOOL = 60 if LONG else 7
 INVALID_PER_TOOL = None if LONG else 16
 GARBAGE_PER_TOOL = 40 if LONG else 3
-TOOLS = sorted(Registry().tools)
+TOOLS = sorted(n for n, t in Registry().tools.items() if not t.spec.multi_user_only)
 SEGMENT = r"[A-Za-z0-9_-]{1,128}"
 LINK_SEGMENT = r"[A-Za-z0-9_.~-]{1,256}"  # signed download links carry dots; "/." is refused separately
 

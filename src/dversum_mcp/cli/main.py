@@ -83,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="receive webhooks without DVERSUM_WEBHOOK_SECRET; events are shown as unverified",
     )
+    serve.add_argument(
+        "--multi-user",
+        action="store_true",
+        help="HTTP for a team: OAuth per user, each call with that user's dVersum token, state in Redis",
+    )
+    serve.add_argument("--workers", type=int, default=1, help="--multi-user: worker processes (uvicorn)")
     _add_selection(serve)
     tools = sub.add_parser("tools", help="list the tools by toolset")
     tools.add_argument("--json", action="store_true")
@@ -109,6 +115,10 @@ def _parser() -> argparse.ArgumentParser:
     listen = webhook_sub.add_parser("listen", help="receive webhooks on loopback and print them")
     listen.add_argument("--host", default="127.0.0.1")
     listen.add_argument("--port", type=int, default=8787)
+    audit = sub.add_parser("audit", help="print a user's audit log (multi-user server; Redis from env)")
+    audit.add_argument("--user", required=True, help="the user id (dVersum user id)")
+    audit.add_argument("--limit", type=int, default=50)
+    audit.add_argument("--json", action="store_true")
     return parser
 
 
@@ -132,6 +142,14 @@ def _main(argv: list[str] | None) -> int:
 
     configure_logging(settings.log_level, [settings.token.reveal(), settings.mcp_auth_token.reveal()])
     command = args.command or "serve"
+    if command == "serve" and getattr(args, "multi_user", False):
+        from dversum_mcp.cli.remote import serve_multi_user
+
+        return serve_multi_user(settings, args)
+    if command == "audit":
+        from dversum_mcp.cli.remote import print_audit
+
+        return print_audit(args)
     if command == "serve":
         transport = getattr(args, "transport", "stdio")
         if getattr(args, "stateless", False) and settings.dynamic:

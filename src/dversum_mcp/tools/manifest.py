@@ -120,6 +120,7 @@ class _RawToolset(_Strict):
     description: str
     order: int
     sandbox_only: bool = False
+    multi_user_only: bool = False
     updates_resource: str | None = None
 
 
@@ -137,6 +138,7 @@ class ToolsetSpec:
     order: int = 0
     sandbox_only: bool = False
     updates_resource: str | None = None
+    multi_user_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,8 @@ class ToolSpec:
     """The API's success status (201 for a POST that creates something; DELETE answers 204 regardless)."""
     sandbox_only: bool = False
     """From the toolset: only the local sandbox serves it (listed and callable on the sandbox only)."""
+    multi_user_only: bool = False
+    """From the toolset: only the multi-user server serves it (it needs the per-user audit log)."""
     updates_resource: str | None = None
     """From the toolset: the resource URI (with `{id}` of the result) a write changes, for subscribers."""
 
@@ -372,6 +376,7 @@ def load_manifest(directory: Path | None = None, known_hooks: Iterable[str] | No
                 toolset.order,
                 toolset.sandbox_only,
                 toolset.updates_resource,
+                toolset.multi_user_only,
             )
         )
         for raw in data.tool:
@@ -406,6 +411,7 @@ def load_manifest(directory: Path | None = None, known_hooks: Iterable[str] | No
                     confirm=raw.confirm,
                     status=raw.status,
                     sandbox_only=toolset.sandbox_only,
+                    multi_user_only=toolset.multi_user_only,
                     updates_resource=toolset.updates_resource,
                 )
             )

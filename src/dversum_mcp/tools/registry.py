@@ -48,6 +48,8 @@ class Selection:
     read_only: bool = False
     documented_only: bool = False
     sandbox: bool = False
+    multi_user: bool = False
+    """The team server: the `audit` toolset (a user's own audit log) exists only there."""
 
     def allows(self, spec: ToolSpec) -> bool:
         """May this tool be called at all (directly or through call_read_tool/call_write_tool)?"""
@@ -56,6 +58,8 @@ class Selection:
         if spec.name in self.exclude_tools:
             return False
         if self.documented_only and spec.source != "documented":
+            return False
+        if spec.multi_user_only and not self.multi_user:
             return False
         return not (spec.sandbox_only and not self.sandbox)
 
@@ -67,7 +71,7 @@ class Selection:
             return True
         if "all" in self.toolsets:
             return True
-        if spec.sandbox_only:
+        if spec.sandbox_only or spec.multi_user_only:
             return True
         if not self.toolsets:
             return spec.default
