@@ -23,6 +23,7 @@ from dversum_mcp.api.errors import ManifestError
 
 __all__ = [
     "TOOLSET_ORDER",
+    "VIEWS",
     "Manifest",
     "ParamSpec",
     "ToolSpec",
@@ -50,6 +51,8 @@ TOOLSET_ORDER = (
     "users",
     "sandbox",
 )
+VIEWS = ("board", "invoice", "timesheet")
+"""MCP Apps views a tool can point at (`view = "…"`): `ui://dversum/{view}.html`."""
 ParamType = Literal[
     "string", "integer", "number", "boolean", "array", "object", "id", "ids", "date", "datetime", "cents", "slug"
 ]
@@ -116,6 +119,7 @@ class _RawTool(_Strict):
     include: str | None = None
     partial: bool = False
     confirm: str | None = None
+    view: Literal["board", "invoice", "timesheet"] | None = None
     params: tuple[ParamSpec, ...] = ()
 
 
@@ -159,6 +163,8 @@ class ToolSpec:
     file: str
     confirm: str | None = None
     """Confirmation question for destructive tools, with {field} / {field|eur} from the target resource."""
+    view: str | None = None
+    """MCP Apps view that shows this tool's result (one of VIEWS), advertised as `_meta.ui.resourceUri`."""
 
     @property
     def read_only(self) -> bool:
@@ -366,6 +372,7 @@ def load_manifest(directory: Path | None = None, known_hooks: Iterable[str] | No
                     params=params,
                     file=path.name,
                     confirm=raw.confirm,
+                    view=raw.view,
                 )
             )
     order = {name: i for i, name in enumerate(TOOLSET_ORDER)}

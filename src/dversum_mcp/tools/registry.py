@@ -112,6 +112,9 @@ class Registry:
         # would repeat `title`), and no `title` that only spells out the name ("List invoices" for
         # list_invoices; clients then show the name). Titles that say more ("Log time") stay.
         plain = spec.title == spec.name.replace("_", " ").capitalize()
+        meta = None
+        if spec.view is not None:  # MCP Apps: hosts that render views show this document with the result
+            meta = {"ui": {"resourceUri": f"ui://dversum/{spec.view}.html", "visibility": ["model", "app"]}}
         return types.Tool(
             name=spec.name,
             title=None if plain else spec.title,
@@ -124,6 +127,7 @@ class Registry:
                 idempotent_hint=ann.idempotentHint,
                 open_world_hint=ann.openWorldHint,
             ),
+            _meta=meta,
         )
 
     def check_names(self, selection: Selection) -> None:

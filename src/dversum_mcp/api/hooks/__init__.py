@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from dversum_mcp.api.calls import Call, Outcome
-from dversum_mcp.api.hooks import files, pages, timers, timesheets
+from dversum_mcp.api.hooks import board, files, pages, timers, timesheets
 
 __all__ = ["HOOKS", "Hook"]
 
@@ -23,6 +23,7 @@ HOOKS: dict[str, Hook] = {
     "get_page": pages.get_page,
     "get_running_timer": timers.get_running_timer,
     "insert_into_page": pages.insert_into_page,
+    "project_board": board.project_board,
     "start_timer": timers.start_timer,
     "stop_timer": timers.stop_timer,
     "summarize_time": timesheets.summarize_time,
