@@ -1,0 +1,129 @@
+"""The invoice and quote preview in headless Chromium: the same totals as the API, the §14
+checklist, "Send" through the server's confirmation to a sent, numbered invoice, and the PDF
+handed to the host."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from tests.views.conftest import Confirmations, Host, Sandbox, mcp_session, view_host
+
+pytestmark = pytest.mark.anyio
+
+
+def eur(cents: int) -> str:
+    """de-DE currency as Intl formats it (with a no-break space before €)."""
+    whole, rest = divmod(abs(cents), 100)
+    text = f"{whole:,}".replace(",", ".") + f",{rest:02d}\xa0€"
+    return "-" + text if cents < 0 else text
+
+
+async def _draft(host: Host) -> dict[str, Any]:
+    listed = (await host.client.call_tool("list_invoices", {"status": "draft"})).structured_content or {}
+    return dict(listed["invoices"][0])
+
+
+async def _totals(host: Host) -> dict[str, str]:
+    frame = await host.frame()
+    return dict(
+        await frame.evaluate(
+            "() => Object.fromEntries([...document.querySelectorAll('[data-total]')]"
+            ".map(td => [td.dataset.total, td.textContent]))"
+        )
+    )
+
+
+async def _wait_status(host: Host, text: str) -> str:
+    frame = await host.frame()
+    await frame.wait_for_function("t => document.getElementById('status').textContent.includes(t)", arg=text)
+    return str(await frame.evaluate("document.getElementById('status').textContent"))
+
+
+async def test_preview_shows_the_api_totals_and_the_checklist(sandbox: Sandbox) -> None:
+    async with mcp_session(sandbox) as client, view_host(client) as host:
+        invoice = await _draft(host)
+        await host.open("get_invoice", {"invoice_id": invoice["id"]})
+        await host.view.locator("[data-total=gross]").wait_for()
+        api = (await client.call_tool("get_invoice", {"invoice_id": invoice["id"]})).structured_content or {}
+        totals = await _totals(host)
+        assert totals["net"] == eur(api["total_net_cents"])
+        assert totals["gross"] == eur(api["total_gross_cents"])
+        for group in api["tax_groups"]:
+            assert totals[f"tax-{group['tax_rate']}"] == eur(group["tax_cents"])
+        lines = await host.view.locator("table[aria-label=Positionen] tbody tr").count()
+        assert lines == len(api["line_items"])
+        assert "ATAS Vertriebs GmbH" in await host.view.locator(".party", has_text="An").text_content()
+        # The checklist: the number comes on sending; what this result lacks is named.
+        checks = host.view.locator(".checks li")
+        assert await checks.count() >= 9
+        assert await host.view.locator(".checks li.later").all_text_contents() != []
+        assert "Rechnungsnummer" in (await host.view.locator(".checks li.later").all_text_contents())[0]
+        assert await host.view.locator(".checks li[data-check='Ausstellungsdatum'].ok").count() == 1
+        assert not await host.view.locator("#send").is_hidden()
+        assert host.requests == [] and host.dialogs == []
+
+
+async def test_send_asks_for_confirmation_then_shows_the_numbered_invoice(sandbox: Sandbox) -> None:
+    answers = Confirmations("decline")
+    async with mcp_session(sandbox, confirmations=answers) as client, view_host(client) as host:
+        invoice = await _draft(host)
+        await host.open("get_invoice", {"invoice_id": invoice["id"]})
+        await host.view.locator("#send").click()
+        status = await _wait_status(host, "declined")
+        assert answers.messages and "ATAS Vertriebs GmbH" in answers.messages[0]
+        assert "Send the draft invoice for 5.355,00 €" in answers.messages[0], status
+        still = (await client.call_tool("get_invoice", {"invoice_id": invoice["id"]})).structured_content or {}
+        assert still["status"] == "draft" and not still.get("number")
+
+        answers.answer = "accept"
+        await host.view.locator("#send").click()
+        status = await _wait_status(host, "gesendet")
+        sent = (await client.call_tool("get_invoice", {"invoice_id": invoice["id"]})).structured_content or {}
+        assert sent["status"] == "sent" and sent["number"].startswith("RE-")
+        assert sent["number"] in status
+        assert sent["number"] in await host.view.locator("#title").text_content()
+        assert await host.view.locator("#badge").text_content() == "sent"
+        assert await host.view.locator("#send").is_hidden()
+        assert len(answers.messages) == 2
+        assert [name for name, _ in host.calls].count("send_invoice") == 2
+        assert host.requests == []
+
+
+async def test_download_pdf_hands_the_file_to_the_host(sandbox: Sandbox) -> None:
+    async with mcp_session(sandbox) as client, view_host(client) as host:
+        invoice = await _draft(host)
+        await host.open("get_invoice", {"invoice_id": invoice["id"]})
+        await host.view.locator("#pdf").click()
+        await _wait_status(host, "PDF")
+        downloads = await host.page.evaluate("window.__downloads")
+        (item,) = downloads[0]["contents"]
+        assert item["resource"]["mimeType"] == "application/pdf"
+        assert base64.b64decode(item["resource"]["blob"])[:5] == b"%PDF-"
+        assert host.requests == []
+
+
+async def test_new_quote_preview(sandbox: Sandbox) -> None:
+    async with mcp_session(sandbox) as client, view_host(client) as host:
+        clients = (await client.call_tool("list_clients", {"search": "ATAS"})).structured_content or {}
+        client_id = clients["clients"][0]["id"]
+        lines = [
+            {"description": "Konzept", "quantity": 6, "unit": "Std.", "unit_price_cents": 9500, "tax_rate": 19},
+            {"description": "Fachbuch", "quantity": 1, "unit": "Stk.", "unit_price_cents": 3990, "tax_rate": 7},
+        ]
+        created = await host.open("create_quote", {"client_id": client_id, "title": "Relaunch", "line_items": lines})
+        quote = created.structured_content or {}
+        await host.view.locator("[data-total=gross]").wait_for()
+        assert "Angebot" in await host.view.locator("#title").text_content()
+        totals = await _totals(host)
+        assert totals["gross"] == eur(quote["total_gross_cents"])
+        assert totals["tax-7"] == eur(next(g["tax_cents"] for g in quote["tax_groups"] if g["tax_rate"] == 7))
+        assert await host.view.locator(".checks").count() == 0  # §14 applies to invoices
+        assert await host.view.locator("#pdf").is_hidden()
+        await host.view.locator("#send").click()
+        await _wait_status(host, "gesendet")
+        sent = (await client.call_tool("get_quote", {"quote_id": quote["id"]})).structured_content or {}
+        assert sent["status"] == "sent"
+        assert await host.view.locator("#badge").text_content() == "sent"
