@@ -91,7 +91,7 @@ def sandbox(seeded_template: Path, tmp_path: Path) -> Sandbox:
 
 @asynccontextmanager
 async def mcp_session(
-    sandbox: Sandbox, *, apps: bool = True, confirmations: Confirmations | None = None
+    sandbox: Sandbox, *, apps: bool = True, confirmations: Confirmations | None = None, mode: str = "legacy"
 ) -> AsyncIterator[Client]:
     app = create_app(sandbox.settings)
     api = ApiClient(base_url=SANDBOX_BASE_URL, token=sandbox.token, transport=httpx2.ASGITransport(app=app))
@@ -100,7 +100,7 @@ async def mcp_session(
     if confirmations is not None:
         kwargs["elicitation_callback"] = confirmations
     try:
-        async with api, Client(build_server(state), mode="legacy", **kwargs) as client:
+        async with api, Client(build_server(state), mode=mode, **kwargs) as client:
             yield client
     finally:
         await app.aclose()
