@@ -114,7 +114,7 @@ async def test_default_listing_is_small_and_has_discovery(harness: Harness) -> N
 
 async def test_all_lists_every_tool(harness: Harness, registry: Registry) -> None:
     everything = {n for n, t in registry.tools.items() if t.spec.toolset != "sandbox"}
-    assert len(everything) == 122
+    assert len(everything) == 123
     async with harness.mcp(selection=Selection(toolsets=("all",))) as client:
         names = _names((await client.list_tools()).tools)
     assert len(names) == len(set(names))

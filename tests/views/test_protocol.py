@@ -30,7 +30,7 @@ def test_documents_are_small_self_contained_and_locked_down(view: str) -> None:
     html = view_document(view)
     assert len(html.encode()) < MAX_VIEW_BYTES
     policy = dict(
-        (part.split(" ", 1) + [""])[:2] for part in (p.strip() for p in _CSP.findall(html)[0].split(";")) if part
+        [*part.split(" ", 1), ""][:2] for part in (p.strip() for p in _CSP.findall(html)[0].split(";")) if part
     )
     assert policy["default-src"] == "'none'" and policy["connect-src"] == "'none'"
     assert policy["frame-src"] == "'none'" and policy["img-src"] == "data:"
