@@ -146,6 +146,18 @@ class Host:
         await self.page.wait_for_function("window.__ready === true", timeout=10_000)
         return result
 
+    async def show(
+        self, view: str, arguments: dict[str, Any], result: dict[str, Any], context: dict[str, Any] | None = None
+    ) -> None:
+        """Load `view` and hand it a given tool result (for result shapes the sandbox does not produce)."""
+        (content,) = (await self.client.read_resource(f"ui://dversum/{view}.html")).contents
+        assert isinstance(content, types.TextResourceContents)
+        await self.page.evaluate(
+            "([html, ctx, input, result]) => window.hostLoad(html, ctx, input, result)",
+            [content.text, dict(context or LIGHT), arguments, result],
+        )
+        await self.page.wait_for_function("window.__ready === true", timeout=10_000)
+
     async def log(self) -> list[dict[str, Any]]:
         return list(await self.page.evaluate("window.__log"))
 

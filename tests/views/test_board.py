@@ -110,3 +110,37 @@ async def test_ticking_a_card_toggles_done(sandbox: Sandbox) -> None:
         got = await host.client.call_tool("get_task", {"task_id": task["id"]})
         assert (got.structured_content or {})["done"] is True
         assert await host.view.locator(".card.done", has_text=task["title"]).count() == 1
+
+
+async def test_host_theme_and_variables_apply_and_follow_changes(sandbox: Sandbox) -> None:
+    from tests.views.conftest import DARK
+
+    async with mcp_session(sandbox) as client, view_host(client) as host:
+        project_id = await _project(host, "Interne Organisation")
+        await host.open("show_project_board", {"project_id": project_id}, DARK)
+        await host.view.locator(".card").first.wait_for()
+        frame = await host.frame()
+        style = "() => [getComputedStyle(document.body).backgroundColor, getComputedStyle(document.body).color]"
+        assert await frame.evaluate(style) == ["rgb(16, 17, 20)", "rgb(241, 242, 244)"]
+        assert await frame.evaluate("document.documentElement.dataset.theme") == "dark"
+        await host.page.evaluate(
+            """() => hostSend('ui/notifications/host-context-changed',
+                {theme: 'light', styles: {variables: {'--color-background-primary': '#fafafa',
+                                                      '--color-text-primary': '#111111'}}})"""
+        )
+        await frame.wait_for_function("document.documentElement.dataset.theme === 'light'")
+        assert await frame.evaluate(style) == ["rgb(250, 250, 250)", "rgb(17, 17, 17)"]
+
+
+async def test_narrow_pane_stacks_the_columns(sandbox: Sandbox) -> None:
+    async with mcp_session(sandbox) as client, view_host(client, width=400) as host:
+        project_id = await _project(host, "Interne Organisation")
+        await host.open("show_project_board", {"project_id": project_id})
+        await host.view.locator(".card").first.wait_for()
+        frame = await host.frame()
+        boxes = await frame.evaluate(
+            "() => [...document.querySelectorAll('.column')].map(c => c.getBoundingClientRect().toJSON())"
+        )
+        assert len({round(b["x"]) for b in boxes}) == 1  # one above the other
+        assert all(b["right"] <= 400 for b in boxes)
+        assert await frame.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")

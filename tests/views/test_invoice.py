@@ -127,3 +127,51 @@ async def test_new_quote_preview(sandbox: Sandbox) -> None:
         sent = (await client.call_tool("get_quote", {"quote_id": quote["id"]})).structured_content or {}
         assert sent["status"] == "sent"
         assert await host.view.locator("#badge").text_content() == "sent"
+
+
+async def test_checklist_reads_the_richer_invoice_shapes(sandbox: Sandbox) -> None:
+    """Seller and buyer blocks, service periods and tax treatments (fields a later API adds) are
+    shown and checked when present: a reverse-charge invoice without the buyer's VAT id is flagged."""
+    async with mcp_session(sandbox) as client, view_host(client) as host:
+        invoice = await _draft(host)
+        base = (await client.call_tool("get_invoice", {"invoice_id": invoice["id"]})).structured_content or {}
+        seller = {
+            "name": "Nordlicht Digital GmbH",
+            "street": "Speicherstadt 12",
+            "postal_code": "20457",
+            "city": "Hamburg",
+            "country": "DE",
+            "tax_number": "22/815/08150",
+        }
+        buyer = {
+            "name": "Alpen Handel GmbH",
+            "street": "Ringstraße 1",
+            "postal_code": "1010",
+            "city": "Wien",
+            "country": "AT",
+        }
+        richer = {
+            **base,
+            "seller": seller,
+            "buyer": buyer,
+            "service_date": None,
+            "service_period_start": "2026-11-01",
+            "service_period_end": "2026-11-30",
+            "tax_treatment": "reverse_charge",
+        }
+        await host.show("invoice", {"invoice_id": base["id"]}, {"content": [], "structuredContent": richer})
+        await host.view.locator(".checks").wait_for()
+        missing = await host.view.locator(".checks li.missing").all_text_contents()
+        assert len(missing) == 1 and "USt-IdNr. des Leistungsempfängers" in missing[0]
+        assert "Steuernummer: 22/815/08150" in await host.view.locator(".party", has_text="Von").text_content()
+        assert "Österreich" in await host.view.locator(".party", has_text="An").text_content()
+        assert "01.11.2026 – 30.11.2026" in await host.view.locator(".dates").text_content()
+        assert "§13b" in await host.view.locator(".note").first.text_content()
+        await host.show(
+            "invoice",
+            {"invoice_id": base["id"]},
+            {"content": [], "structuredContent": {**richer, "buyer": {**buyer, "vat_id": "ATU12345678"}}},
+        )
+        await host.view.locator(".checks li.ok", has_text="USt-IdNr. des Leistungsempfängers").wait_for()
+        assert await host.view.locator(".checks li.missing").count() == 0
+        assert host.calls == []  # the blocks came with the result: nothing fetched
