@@ -59,11 +59,16 @@ class Confirmations:
 
     answer: str = "accept"
     messages: list[str] = field(default_factory=list)
+    page: Any = None
+    """When set, the question is shown in the host page and the user's click answers it."""
 
     async def __call__(self, context: Any, params: Any) -> types.ElicitResult:
         self.messages.append(params.message)
-        content = {"confirm": True} if self.answer == "accept" else None
-        return types.ElicitResult(action=self.answer, content=content)  # type: ignore[arg-type]
+        answer = self.answer
+        if self.page is not None:
+            answer = str(await self.page.evaluate("m => window.hostAsk(m)", params.message))
+        content = {"confirm": True} if answer == "accept" else None
+        return types.ElicitResult(action=answer, content=content)  # type: ignore[arg-type]
 
 
 @dataclass

@@ -52,7 +52,7 @@ async def main(out: Path) -> None:
         async with mcp_session(sandbox) as client:
             projects = (await client.call_tool("list_projects", {})).structured_content or {}
             project = next(p for p in projects["projects"] if p["name"] == "Website-Relaunch ATAS")
-            invoices = (await client.call_tool("list_invoices", {"status": "sent"})).structured_content or {}
+            invoices = (await client.call_tool("list_invoices", {"status": "draft"})).structured_content or {}
             invoice = invoices["invoices"][0]
             views: list[tuple[str, str, dict[str, Any], str]] = [
                 ("board", "show_project_board", {"project_id": project["id"]}, ".card"),
