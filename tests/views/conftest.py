@@ -167,39 +167,60 @@ class Host:
         return list(await self.page.evaluate("window.__log"))
 
 
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"  # module scope: one browser (below) serves every test of a module
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Any]:
+    async with launched() as chromium:
+        yield chromium
+
+
 @asynccontextmanager
-async def view_host(client: Client, *, width: int = 1100, height: int = 800) -> AsyncIterator[Host]:
+async def launched() -> AsyncIterator[Any]:
+    """The system chromium, headless, driven by Playwright (which never downloads a browser here)."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         try:
-            context = await browser.new_context(viewport={"width": width, "height": height}, service_workers="block")
-            page = await context.new_page()
-            requests: list[str] = []
-            dialogs: list[str] = []
-            calls: list[tuple[str, dict[str, Any]]] = []
-
-            async def block(route: Any) -> None:
-                requests.append(route.request.url)
-                await route.abort()
-
-            async def on_dialog(dialog: Any) -> None:
-                dialogs.append(dialog.message)
-                await dialog.dismiss()
-
-            async def mcp_call(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-                calls.append((name, arguments))
-                return wire(await client.call_tool(name, arguments))
-
-            await context.route("**/*", block)
-            page.on("request", lambda request: requests.append(request.url))
-            page.on("dialog", on_dialog)
-            await page.expose_function("mcpCall", mcp_call)
-            await page.set_content(HOST_PAGE)
-            yield Host(client, page, requests, dialogs, calls)
+            yield chromium
         finally:
-            await browser.close()
+            await chromium.close()
+
+
+@asynccontextmanager
+async def view_host(client: Client, browser: Any, *, width: int = 1100, height: int = 800) -> AsyncIterator[Host]:
+    """A fresh browser context with the host page; every request is recorded and refused."""
+    context = await browser.new_context(viewport={"width": width, "height": height}, service_workers="block")
+    try:
+        page = await context.new_page()
+        requests: list[str] = []
+        dialogs: list[str] = []
+        calls: list[tuple[str, dict[str, Any]]] = []
+
+        async def block(route: Any) -> None:
+            requests.append(route.request.url)
+            await route.abort()
+
+        async def on_dialog(dialog: Any) -> None:
+            dialogs.append(dialog.message)
+            await dialog.dismiss()
+
+        async def mcp_call(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+            calls.append((name, arguments))
+            return wire(await client.call_tool(name, arguments))
+
+        await context.route("**/*", block)
+        page.on("request", lambda request: requests.append(request.url))
+        page.on("dialog", on_dialog)
+        await page.expose_function("mcpCall", mcp_call)
+        await page.set_content(HOST_PAGE)
+        yield Host(client, page, requests, dialogs, calls)
+    finally:
+        await context.close()
 
 
 def dump(value: Any) -> str:

@@ -17,7 +17,7 @@ import anyio
 
 from dversum_sandbox import SandboxSettings
 from dversum_sandbox.seed.workspace import ensure_seeded
-from tests.views.conftest import DARK, LIGHT, Host, Sandbox, mcp_session, view_host
+from tests.views.conftest import DARK, LIGHT, Host, Sandbox, launched, mcp_session, view_host
 
 BERLIN = "Europe/Berlin"
 
@@ -49,7 +49,7 @@ async def main(out: Path) -> None:
     try:
         seeded = await ensure_seeded(SandboxSettings(data_dir=data))
         sandbox = Sandbox(SandboxSettings(data_dir=data), seeded.token)
-        async with mcp_session(sandbox) as client:
+        async with mcp_session(sandbox) as client, launched() as browser:
             projects = (await client.call_tool("list_projects", {})).structured_content or {}
             project = next(p for p in projects["projects"] if p["name"] == "Website-Relaunch ATAS")
             invoices = (await client.call_tool("list_invoices", {"status": "draft"})).structured_content or {}
@@ -61,7 +61,7 @@ async def main(out: Path) -> None:
             ]
             for name, tool, arguments, wait in views:
                 for theme, context in (("light", LIGHT), ("dark", DARK)):
-                    async with view_host(client, width=1000, height=700) as host:
+                    async with view_host(client, browser, width=1000, height=700) as host:
                         await host.open(tool, arguments, context)
                         if name == "timesheet":
                             await host.view.locator(".day[data-seconds]:not([data-seconds='0'])").first.click()

@@ -44,8 +44,8 @@ async def _wait_status(host: Host, text: str) -> None:
     await frame.wait_for_function("t => document.getElementById('status').textContent.includes(t)", arg=text)
 
 
-async def test_board_renders_the_seeded_project(sandbox: Sandbox) -> None:
-    async with mcp_session(sandbox) as client, view_host(client) as host:
+async def test_board_renders_the_seeded_project(sandbox: Sandbox, browser: Any) -> None:
+    async with mcp_session(sandbox) as client, view_host(client, browser) as host:
         project_id = await _project(host, "Interne Organisation")
         await host.open("list_project_tasks", {"project_id": project_id})
         board = await _board(host, project_id)
@@ -60,8 +60,8 @@ async def test_board_renders_the_seeded_project(sandbox: Sandbox) -> None:
         assert host.requests == [] and host.dialogs == []
 
 
-async def test_drag_and_keyboard_move_tasks_through_the_api(sandbox: Sandbox) -> None:
-    async with mcp_session(sandbox) as client, view_host(client) as host:
+async def test_drag_and_keyboard_move_tasks_through_the_api(sandbox: Sandbox, browser: Any) -> None:
+    async with mcp_session(sandbox) as client, view_host(client, browser) as host:
         project_id = await _project(host, "Interne Organisation")
         await host.open("show_project_board", {"project_id": project_id})
         before = await _board(host, project_id)
@@ -100,8 +100,8 @@ async def test_drag_and_keyboard_move_tasks_through_the_api(sandbox: Sandbox) ->
         assert host.requests == []
 
 
-async def test_ticking_a_card_toggles_done(sandbox: Sandbox) -> None:
-    async with mcp_session(sandbox) as client, view_host(client) as host:
+async def test_ticking_a_card_toggles_done(sandbox: Sandbox, browser: Any) -> None:
+    async with mcp_session(sandbox) as client, view_host(client, browser) as host:
         project_id = await _project(host, "Interne Organisation")
         await host.open("show_project_board", {"project_id": project_id})
         task = (await _board(host, project_id))["columns"][0]["tasks"][0]
@@ -112,10 +112,10 @@ async def test_ticking_a_card_toggles_done(sandbox: Sandbox) -> None:
         assert await host.view.locator(".card.done", has_text=task["title"]).count() == 1
 
 
-async def test_host_theme_and_variables_apply_and_follow_changes(sandbox: Sandbox) -> None:
+async def test_host_theme_and_variables_apply_and_follow_changes(sandbox: Sandbox, browser: Any) -> None:
     from tests.views.conftest import DARK
 
-    async with mcp_session(sandbox) as client, view_host(client) as host:
+    async with mcp_session(sandbox) as client, view_host(client, browser) as host:
         project_id = await _project(host, "Interne Organisation")
         await host.open("show_project_board", {"project_id": project_id}, DARK)
         await host.view.locator(".card").first.wait_for()
@@ -132,8 +132,8 @@ async def test_host_theme_and_variables_apply_and_follow_changes(sandbox: Sandbo
         assert await frame.evaluate(style) == ["rgb(250, 250, 250)", "rgb(17, 17, 17)"]
 
 
-async def test_narrow_pane_stacks_the_columns(sandbox: Sandbox) -> None:
-    async with mcp_session(sandbox) as client, view_host(client, width=400) as host:
+async def test_narrow_pane_stacks_the_columns(sandbox: Sandbox, browser: Any) -> None:
+    async with mcp_session(sandbox) as client, view_host(client, browser, width=400) as host:
         project_id = await _project(host, "Interne Organisation")
         await host.open("show_project_board", {"project_id": project_id})
         await host.view.locator(".card").first.wait_for()

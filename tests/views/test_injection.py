@@ -42,8 +42,8 @@ def _sc(result: Any) -> dict[str, Any]:
     return dict(result.structured_content or {})
 
 
-async def test_payloads_stay_text_in_every_view(sandbox: Sandbox) -> None:
-    async with mcp_session(sandbox) as client, view_host(client) as host:
+async def test_payloads_stay_text_in_every_view(sandbox: Sandbox, browser: Any) -> None:
+    async with mcp_session(sandbox) as client, view_host(client, browser) as host:
         project = _sc(await client.call_tool("create_project", {"name": SVG}))
         columns = _sc(await client.call_tool("list_project_columns", {"project_id": project["id"]}))["columns"]
         me = _sc(await client.call_tool("get_current_user", {}))

@@ -42,8 +42,8 @@ async def _wait_status(host: Host, text: str) -> str:
     return str(await frame.evaluate("document.getElementById('status').textContent"))
 
 
-async def test_preview_shows_the_api_totals_and_the_checklist(sandbox: Sandbox) -> None:
-    async with mcp_session(sandbox) as client, view_host(client) as host:
+async def test_preview_shows_the_api_totals_and_the_checklist(sandbox: Sandbox, browser: Any) -> None:
+    async with mcp_session(sandbox) as client, view_host(client, browser) as host:
         invoice = await _draft(host)
         await host.open("get_invoice", {"invoice_id": invoice["id"]})
         await host.view.locator("[data-total=gross]").wait_for()
@@ -69,9 +69,9 @@ async def test_preview_shows_the_api_totals_and_the_checklist(sandbox: Sandbox) 
         assert host.requests == [] and host.dialogs == []
 
 
-async def test_send_asks_for_confirmation_then_shows_the_numbered_invoice(sandbox: Sandbox) -> None:
+async def test_send_asks_for_confirmation_then_shows_the_numbered_invoice(sandbox: Sandbox, browser: Any) -> None:
     answers = Confirmations()
-    async with mcp_session(sandbox, confirmations=answers) as client, view_host(client) as host:
+    async with mcp_session(sandbox, confirmations=answers) as client, view_host(client, browser) as host:
         answers.page = host.page  # the host shows the server's question; the user clicks
         invoice = await _draft(host)
         await host.open("get_invoice", {"invoice_id": invoice["id"]})
@@ -101,8 +101,8 @@ async def test_send_asks_for_confirmation_then_shows_the_numbered_invoice(sandbo
         assert host.requests == []
 
 
-async def test_download_pdf_hands_the_file_to_the_host(sandbox: Sandbox) -> None:
-    async with mcp_session(sandbox) as client, view_host(client) as host:
+async def test_download_pdf_hands_the_file_to_the_host(sandbox: Sandbox, browser: Any) -> None:
+    async with mcp_session(sandbox) as client, view_host(client, browser) as host:
         invoice = await _draft(host)
         await host.open("get_invoice", {"invoice_id": invoice["id"]})
         await host.view.locator("#pdf").click()
@@ -114,8 +114,8 @@ async def test_download_pdf_hands_the_file_to_the_host(sandbox: Sandbox) -> None
         assert host.requests == []
 
 
-async def test_new_quote_preview(sandbox: Sandbox) -> None:
-    async with mcp_session(sandbox) as client, view_host(client) as host:
+async def test_new_quote_preview(sandbox: Sandbox, browser: Any) -> None:
+    async with mcp_session(sandbox) as client, view_host(client, browser) as host:
         clients = (await client.call_tool("list_clients", {"search": "ATAS"})).structured_content or {}
         client_id = clients["clients"][0]["id"]
         lines = [
@@ -138,10 +138,10 @@ async def test_new_quote_preview(sandbox: Sandbox) -> None:
         assert await host.view.locator("#badge").text_content() == "sent"
 
 
-async def test_checklist_reads_the_richer_invoice_shapes(sandbox: Sandbox) -> None:
+async def test_checklist_reads_the_richer_invoice_shapes(sandbox: Sandbox, browser: Any) -> None:
     """Seller and buyer blocks, service periods and tax treatments (fields a later API adds) are
     shown and checked when present: a reverse-charge invoice without the buyer's VAT id is flagged."""
-    async with mcp_session(sandbox) as client, view_host(client) as host:
+    async with mcp_session(sandbox) as client, view_host(client, browser) as host:
         invoice = await _draft(host)
         base = (await client.call_tool("get_invoice", {"invoice_id": invoice["id"]})).structured_content or {}
         seller = {

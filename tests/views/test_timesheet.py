@@ -39,9 +39,9 @@ async def _bars(host: Host) -> dict[str, dict[str, Any]]:
     return {day: value for day, value in rows}
 
 
-async def test_week_totals_equal_summarize_time(sandbox: Sandbox) -> None:
+async def test_week_totals_equal_summarize_time(sandbox: Sandbox, browser: Any) -> None:
     window = week_window(date.today())
-    async with mcp_session(sandbox) as client, view_host(client) as host:
+    async with mcp_session(sandbox) as client, view_host(client, browser) as host:
         result = await host.open("summarize_time", window)
         summary: dict[str, Any] = dict(result.structured_content or {})
         assert summary["entries_counted"] > 0
@@ -85,7 +85,7 @@ async def test_week_totals_equal_summarize_time(sandbox: Sandbox) -> None:
         assert host.requests == [] and host.dialogs == []
 
 
-async def test_month_window_has_a_bar_per_day(sandbox: Sandbox) -> None:
+async def test_month_window_has_a_bar_per_day(sandbox: Sandbox, browser: Any) -> None:
     today = date.today()
     first = today.replace(day=1)
     zone, utc = ZoneInfo("Europe/Berlin"), ZoneInfo("UTC")
@@ -95,7 +95,7 @@ async def test_month_window_has_a_bar_per_day(sandbox: Sandbox) -> None:
     def instant(day: date) -> str:
         return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    async with mcp_session(sandbox) as client, view_host(client, width=480) as host:
+    async with mcp_session(sandbox) as client, view_host(client, browser, width=480) as host:
         result = await host.open("summarize_time", {"from": instant(first), "to": instant(end)})
         summary = result.structured_content or {}
         await host.view.locator(".day").first.wait_for()
