@@ -118,6 +118,14 @@ class Host:
     requests: list[str]
     dialogs: list[str]
     calls: list[tuple[str, dict[str, Any]]]
+    errors: list[str]
+    """Console errors and uncaught exceptions of the page and the view (a CSP violation logs one)."""
+
+    def assert_clean(self) -> None:
+        """Nothing left the page, no dialog opened, nothing was refused or crashed."""
+        assert self.requests == [], self.requests
+        assert self.dialogs == [], self.dialogs
+        assert self.errors == [], self.errors
 
     @property
     def view(self) -> Any:
@@ -200,6 +208,7 @@ async def view_host(client: Client, browser: Any, *, width: int = 1100, height: 
         requests: list[str] = []
         dialogs: list[str] = []
         calls: list[tuple[str, dict[str, Any]]] = []
+        errors: list[str] = []
 
         async def block(route: Any) -> None:
             requests.append(route.request.url)
@@ -216,9 +225,13 @@ async def view_host(client: Client, browser: Any, *, width: int = 1100, height: 
         await context.route("**/*", block)
         page.on("request", lambda request: requests.append(request.url))
         page.on("dialog", on_dialog)
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
         await page.expose_function("mcpCall", mcp_call)
         await page.set_content(HOST_PAGE)
-        yield Host(client, page, requests, dialogs, calls)
+        host = Host(client, page, requests, dialogs, calls, errors)
+        yield host
+        host.assert_clean()  # every view test, also those that do not say so
     finally:
         await context.close()
 

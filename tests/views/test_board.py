@@ -57,7 +57,7 @@ async def test_board_renders_the_seeded_project(sandbox: Sandbox, browser: Any) 
         assert await card.locator(".assignee").all_text_contents() == ["LH Lena Hoffmann"]
         assert "12.01.2027" in await card.locator(".due").text_content()
         assert await card.locator(".subtasks").text_content() == "1/2"
-        assert host.requests == [] and host.dialogs == []
+        host.assert_clean()
 
 
 async def test_drag_and_keyboard_move_tasks_through_the_api(sandbox: Sandbox, browser: Any) -> None:
@@ -97,7 +97,7 @@ async def test_drag_and_keyboard_move_tasks_through_the_api(sandbox: Sandbox, br
         await host.page.keyboard.press("Escape")
         assert _expected(await _board(host, project_id)) == _expected(final)
         assert [c for c, _ in host.calls].count("move_task") == 2
-        assert host.requests == []
+        host.assert_clean()
 
 
 async def test_ticking_a_card_toggles_done(sandbox: Sandbox, browser: Any) -> None:

@@ -33,8 +33,7 @@ async def _check(host: Host, *payloads: str) -> None:
     assert seen["scripts"] == 1  # the view's own
     for payload in payloads:
         assert payload in seen["text"], (payload, seen["text"][:2000])
-    assert host.dialogs == []
-    assert host.requests == []
+    host.assert_clean()
 
 
 def _sc(result: Any) -> dict[str, Any]:

@@ -66,7 +66,7 @@ async def test_preview_shows_the_api_totals_and_the_checklist(sandbox: Sandbox, 
         assert "Rechnungsnummer" in (await host.view.locator(".checks li.later").all_text_contents())[0]
         assert await host.view.locator(".checks li[data-check='Ausstellungsdatum'].ok").count() == 1
         assert not await host.view.locator("#send").is_hidden()
-        assert host.requests == [] and host.dialogs == []
+        host.assert_clean()
 
 
 async def test_send_asks_for_confirmation_then_shows_the_numbered_invoice(sandbox: Sandbox, browser: Any) -> None:
@@ -98,7 +98,7 @@ async def test_send_asks_for_confirmation_then_shows_the_numbered_invoice(sandbo
         assert await host.view.locator("#send").is_hidden()
         assert len(answers.messages) == 2
         assert [name for name, _ in host.calls].count("send_invoice") == 2
-        assert host.requests == []
+        host.assert_clean()
 
 
 async def test_download_pdf_hands_the_file_to_the_host(sandbox: Sandbox, browser: Any) -> None:
@@ -111,7 +111,7 @@ async def test_download_pdf_hands_the_file_to_the_host(sandbox: Sandbox, browser
         (item,) = downloads[0]["contents"]
         assert item["resource"]["mimeType"] == "application/pdf"
         assert base64.b64decode(item["resource"]["blob"])[:5] == b"%PDF-"
-        assert host.requests == []
+        host.assert_clean()
 
 
 async def test_new_quote_preview(sandbox: Sandbox, browser: Any) -> None:

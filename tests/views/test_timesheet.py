@@ -82,7 +82,7 @@ async def test_week_totals_equal_summarize_time(sandbox: Sandbox, browser: Any) 
             == busiest["date"]
         ]
         assert rows == len(same_day) > 0
-        assert host.requests == [] and host.dialogs == []
+        host.assert_clean()
 
 
 async def test_month_window_has_a_bar_per_day(sandbox: Sandbox, browser: Any) -> None:
