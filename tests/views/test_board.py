@@ -97,6 +97,8 @@ async def test_drag_and_keyboard_move_tasks_through_the_api(sandbox: Sandbox, br
         await host.page.keyboard.press("Escape")
         assert _expected(await _board(host, project_id)) == _expected(final)
         assert [c for c, _ in host.calls].count("move_task") == 2
+        told = await host.page.evaluate("window.__modelContext.map(p => p.content[0].text)")
+        assert len(told) == 2 and all(moved["id"] in t for t in told)  # the model hears what the user did
         host.assert_clean()
 
 

@@ -165,10 +165,16 @@ const App = (() => {
 
   function canDownload() { return Boolean(hostCapabilities.downloadFile); }
 
+  /** Tell the model what the user changed in the view (when the host takes model context). */
+  function tellModel(text) {
+    if (!hostCapabilities.updateModelContext) return;
+    request("ui/update-model-context", { content: [{ type: "text", text: String(text) }] }).catch(() => {});
+  }
+
   function download(contents) { return request("ui/download-file", { contents }); }
 
   return {
     start, callTool, request, notify, el, clear, eur, date, status, showError, firstText,
-    canDownload, download, context: () => hostContext,
+    canDownload, download, tellModel, context: () => hostContext,
   };
 })();
