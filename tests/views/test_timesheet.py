@@ -67,7 +67,11 @@ async def test_week_totals_equal_summarize_time(sandbox: Sandbox, browser: Any) 
         }
         # Clicking a day lists its entries; they add up to the day's total.
         busiest = max(summary["by_day"], key=lambda d: d["seconds"])
-        await host.view.locator(f".day[data-day='{busiest['date']}']").click()
+        await host.view.locator(f".day[data-day='{busiest['date']}']").focus()  # by keyboard
+        await host.page.keyboard.press("Enter")
+        await host.view.locator("#entries h2").wait_for()
+        frame = await host.frame()
+        assert await frame.evaluate("document.activeElement.dataset.day") == busiest["date"]
         heading = await host.view.locator("#entries h2").text_content()
         assert busiest["display"] in heading
         rows = await host.view.locator("#entries tbody tr").count()

@@ -24,7 +24,7 @@ import mcp_types as types
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID, client_supports_apps
 from mcp.server.context import ServerRequestContext
 
-from dversum_mcp.tools.manifest import VIEWS
+from dversum_mcp.tools.manifest import VIEWS, view_uri
 
 __all__ = [
     "APP_MIME_TYPE",
@@ -33,17 +33,12 @@ __all__ = [
     "read_view",
     "view_document",
     "view_resources",
-    "view_uri",
 ]
 
 MAX_VIEW_BYTES = 60_000
 _URI = re.compile(r"^ui://dversum/([a-z]+)\.html$")
 _TITLES = {"board": "Kanban board", "invoice": "Invoice and quote preview", "timesheet": "Timesheet"}
 _BLOCK = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
-
-
-def view_uri(view: str) -> str:
-    return f"ui://dversum/{view}.html"
 
 
 def _read(name: str) -> str:

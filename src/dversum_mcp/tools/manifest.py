@@ -30,6 +30,7 @@ __all__ = [
     "ToolsetSpec",
     "load_manifest",
     "manifest_dir",
+    "view_uri",
 ]
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
@@ -53,6 +54,13 @@ TOOLSET_ORDER = (
 )
 VIEWS = ("board", "invoice", "timesheet")
 """MCP Apps views a tool can point at (`view = "…"`): `ui://dversum/{view}.html`."""
+
+
+def view_uri(view: str) -> str:
+    """The `ui://` resource of a view, as tools point at it and the server serves it."""
+    return f"ui://dversum/{view}.html"
+
+
 ParamType = Literal[
     "string", "integer", "number", "boolean", "array", "object", "id", "ids", "date", "datetime", "cents", "slug"
 ]

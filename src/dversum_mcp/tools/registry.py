@@ -20,7 +20,7 @@ from dversum_mcp.api.client import ApiClient
 from dversum_mcp.api.errors import ArgumentError
 from dversum_mcp.api.hooks import HOOKS
 from dversum_mcp.api.hooks.files import save_binary
-from dversum_mcp.tools.manifest import TOOLSET_ORDER, Manifest, ToolSpec, load_manifest
+from dversum_mcp.tools.manifest import TOOLSET_ORDER, Manifest, ToolSpec, load_manifest, view_uri
 from dversum_mcp.tools.schema import input_schema, validate_arguments
 
 __all__ = ["GeneratedTool", "Registry", "Selection", "SelectionError"]
@@ -114,7 +114,7 @@ class Registry:
         plain = spec.title == spec.name.replace("_", " ").capitalize()
         meta = None
         if spec.view is not None:  # MCP Apps: hosts that render views show this document with the result
-            meta = {"ui": {"resourceUri": f"ui://dversum/{spec.view}.html", "visibility": ["model", "app"]}}
+            meta = {"ui": {"resourceUri": view_uri(spec.view), "visibility": ["model", "app"]}}
         return types.Tool(
             name=spec.name,
             title=None if plain else spec.title,
