@@ -8,6 +8,7 @@ import hashlib
 import re
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import mcp_types as types
@@ -105,3 +106,20 @@ async def test_clients_without_the_extension_get_todays_listing_and_results(sand
             b = await apps.call_tool(name, arguments)
             assert not a.is_error
             assert a.content == b.content and a.structured_content == b.structured_content and a.meta == b.meta
+
+
+def test_unknown_view_in_the_table_fails_at_load(tmp_path: Path) -> None:
+    from dversum_mcp.api.errors import ManifestError
+    from dversum_mcp.api.hooks import HOOKS
+    from dversum_mcp.tools.manifest import manifest_dir
+
+    root = tmp_path / "manifests"
+    root.mkdir()
+    for source in manifest_dir().glob("*.toml"):
+        text = source.read_text(encoding="utf-8")
+        (root / source.name).write_text(text.replace('view = "timesheet"', 'view = "gantt"'), encoding="utf-8")
+    with pytest.raises(ManifestError, match=r"time\.toml, tool 'summarize_time'"):
+        load_manifest(root, known_hooks=HOOKS)
+    # Every view the table may name has its document.
+    for view in VIEWS:
+        assert view_document(view).startswith("<!doctype html>")
