@@ -183,3 +183,14 @@ async def test_checklist_reads_the_richer_invoice_shapes(sandbox: Sandbox, brows
         await host.view.locator(".checks li.ok", has_text="USt-IdNr. des Leistungsempfängers").wait_for()
         assert await host.view.locator(".checks li.missing").count() == 0
         assert host.calls == []  # seller and buyer came with the result: nothing fetched
+
+
+async def test_narrow_pane_keeps_the_document_readable(sandbox: Sandbox, browser: Any) -> None:
+    async with mcp_session(sandbox) as client, view_host(client, browser, width=360) as host:
+        invoice = await _draft(host)
+        await host.open("get_invoice", {"invoice_id": invoice["id"]})
+        await host.view.locator("[data-total=gross]").wait_for()
+        frame = await host.frame()
+        assert await frame.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        assert await host.view.locator("th.opt").first.is_hidden()  # unit price and tax rate give way
+        assert await host.view.locator("[data-total=gross]").is_visible()
