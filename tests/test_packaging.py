@@ -34,6 +34,7 @@ def test_wheel_contains_the_table_and_both_packages(wheel: Path) -> None:
     assert "dversum_mcp/tool_manifests/_types.toml" in names
     assert "dversum_sandbox/app.py" in names and "dversum_mcp/py.typed" in names
     assert "dversum_prosemirror/__init__.py" in names and "dversum_sandbox/billing/invoices.py" in names
+    assert "dversum_mcp/views/board.html" in names and "dversum_mcp/views/_app.js" in names  # MCP Apps views
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "dversum-mcp = dversum_mcp.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 

@@ -67,7 +67,7 @@ async def test_default_listing_is_small_and_has_discovery(harness: Harness) -> N
 
 async def test_all_lists_every_tool(harness: Harness, registry: Registry) -> None:
     everything = {n for n, t in registry.tools.items() if not (t.spec.sandbox_only or t.spec.multi_user_only)}
-    assert len(everything) == 125
+    assert len(everything) == 126
     async with harness.mcp(selection=Selection(toolsets=("all",))) as client:
         names = _names((await client.list_tools()).tools)
     assert len(names) == len(set(names))

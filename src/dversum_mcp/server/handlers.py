@@ -30,6 +30,7 @@ from dversum_mcp.server.state import (
     session_data,
 )
 from dversum_mcp.server.tool_calls import ToolCalls
+from dversum_mcp.server.views import EXTENSION_ID, read_view, view_resources
 
 __all__ = ["WEBHOOK_EVENTS_URI", "ServerState", "announce_webhook_event", "build_server", "instructions"]
 
@@ -72,7 +73,7 @@ class _Handlers:
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
         session_data(self.state, ctx, remember=True)
-        return types.ListResourcesResult(resources=await self.state.resources.listing())
+        return types.ListResourcesResult(resources=view_resources(ctx) + await self.state.resources.listing())
 
     async def list_resource_templates(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
@@ -82,6 +83,9 @@ class _Handlers:
     async def read_resource(
         self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
+        view = read_view(str(params.uri))
+        if view is not None:
+            return types.ReadResourceResult(contents=view)
         return types.ReadResourceResult(contents=await self.state.resources.read(str(params.uri)))
 
     async def subscribe(
@@ -177,6 +181,7 @@ def build_server(state: ServerState) -> Server[Any]:
             on_get_prompt=handlers.get_prompt,
             on_completion=handlers.complete,
         )
+    server.extensions[EXTENSION_ID] = {}  # MCP Apps: tools with a view carry _meta.ui.resourceUri
     if not _tracing_installed():
         server.middleware = [m for m in server.middleware if type(m).__name__ != "OpenTelemetryMiddleware"]
     if server.scrubber:  # innermost: what the tracing span records is scrubbed too

@@ -221,16 +221,33 @@ def _small(
     return None
 
 
+def _leaf_lists(value: Any, found: list[tuple[dict[str, Any], str, list[Any]]]) -> None:
+    """The lists that hold the items (not lists of containers such as a board's columns, whose
+    own lists are the ones to shorten), with the dict that holds each."""
+    if not isinstance(value, dict):
+        return
+    for key, item in value.items():
+        if isinstance(item, dict):
+            _leaf_lists(item, found)
+        elif isinstance(item, list):
+            if any(isinstance(x, dict) and any(isinstance(v, list) and v for v in x.values()) for x in item):
+                for x in item:
+                    _leaf_lists(x, found)
+            elif len(item) > 1:
+                found.append((value, key, item))
+
+
 def _shrink_lists(data: dict[str, Any], budget: int, sizes: Any, note: list[str]) -> None:
-    """A result without a cursor that is still too large: its lists keep the same share of their
-    items, the largest share that fits, and a note says so."""
-    full = {k: v for k, v in data.items() if isinstance(v, list) and len(v) > 1}
+    """A result without a cursor that is still too large: its item lists (at any depth) keep the
+    same share of their items, the largest share that fits, and a note says so."""
+    full: list[tuple[dict[str, Any], str, list[Any]]] = []
+    _leaf_lists(data, full)
     if not full:
         return
 
     def keep(share: float) -> None:
-        for key, items in full.items():
-            data[key] = items[: max(1, int(len(items) * share))]
+        for holder, key, items in full:
+            holder[key] = items[: max(1, int(len(items) * share))]
 
     lo, hi = 0.0, 1.0
     for _ in range(14):  # binary search on the share
@@ -241,11 +258,15 @@ def _shrink_lists(data: dict[str, Any], budget: int, sizes: Any, note: list[str]
         else:
             hi = mid
     keep(lo)
-    for key, items in full.items():
-        if len(data[key]) < len(items):
+    shown: dict[str, list[int]] = {}
+    for holder, key, items in full:
+        counts = shown.setdefault(key, [0, 0])
+        counts[0] += len(holder[key])
+        counts[1] += len(items)
+    for key, (kept, total) in shown.items():
+        if kept < total:
             note.append(
-                f"{key}: only the first {len(data[key])} of {len(items)} fit the answer budget; "
-                "narrow the request for the rest."
+                f"{key}: only the first {kept} of {total} fit the answer budget; narrow the request for the rest."
             )
 
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from dversum_mcp.api.calls import MAX_ALL_PAGES_ITEMS
 
 __all__ = [
+    "VIEWS",
     "Manifest",
     "ManifestError",
     "ParamSpec",
@@ -31,10 +32,20 @@ __all__ = [
     "default_manifest",
     "load_manifest",
     "manifest_dir",
+    "view_uri",
 ]
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+VIEWS = ("board", "invoice", "timesheet")
+"""MCP Apps views a tool can point at (`view = "…"`): `ui://dversum/{view}.html`."""
+
+
+def view_uri(view: str) -> str:
+    """The `ui://` resource of a view, as tools point at it and the server serves it."""
+    return f"ui://dversum/{view}.html"
+
+
 ParamType = Literal[
     "string", "integer", "number", "boolean", "array", "object", "id", "ids", "date", "datetime", "cents", "slug"
 ]
@@ -111,6 +122,7 @@ class _RawTool(_Strict):
     partial: bool = False
     confirm: str | None = None
     status: Literal[200, 201] = 200
+    view: Literal["board", "invoice", "timesheet"] | None = None
     params: tuple[ParamSpec, ...] = ()
 
 
@@ -170,6 +182,8 @@ class ToolSpec:
     """From the toolset: only the multi-user server serves it (it needs the per-user audit log)."""
     updates_resource: str | None = None
     """From the toolset: the resource URI (with `{id}` of the result) a write changes, for subscribers."""
+    view: str | None = None
+    """MCP Apps view that shows this tool's result (one of VIEWS), advertised as `_meta.ui.resourceUri`."""
 
     @property
     def read_only(self) -> bool:
@@ -413,6 +427,7 @@ def load_manifest(directory: Path | None = None, known_hooks: Iterable[str] | No
                     sandbox_only=toolset.sandbox_only,
                     multi_user_only=toolset.multi_user_only,
                     updates_resource=toolset.updates_resource,
+                    view=raw.view,
                 )
             )
     order = {t.name: t.order for t in toolsets}

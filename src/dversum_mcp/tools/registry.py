@@ -21,7 +21,7 @@ from dversum_mcp.api.errors import ArgumentError, DversumError
 from dversum_mcp.api.hooks import HOOKS
 from dversum_mcp.api.hooks.files import save_binary
 from dversum_mcp.tools.endpoints import Endpoints
-from dversum_mcp.tools.manifest import Manifest, ToolSpec, check_hooks, default_manifest
+from dversum_mcp.tools.manifest import Manifest, ToolSpec, check_hooks, default_manifest, view_uri
 from dversum_mcp.tools.schema import input_schema, validate_arguments
 
 __all__ = ["GeneratedTool", "Registry", "Selection", "SelectionError"]
@@ -124,6 +124,9 @@ class Registry:
         # would repeat `title`), and no `title` that only spells out the name ("List invoices" for
         # list_invoices; clients then show the name). Titles that say more ("Log time") stay.
         plain = spec.title == spec.name.replace("_", " ").capitalize()
+        meta = None
+        if spec.view is not None:  # MCP Apps: hosts that render views show this document with the result
+            meta = {"ui": {"resourceUri": view_uri(spec.view), "visibility": ["model", "app"]}}
         return types.Tool(
             name=spec.name,
             title=None if plain else spec.title,
@@ -136,6 +139,7 @@ class Registry:
                 idempotent_hint=ann.idempotentHint,
                 open_world_hint=ann.openWorldHint,
             ),
+            _meta=meta,
         )
 
     def check_names(self, selection: Selection) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from dversum_mcp.api.calls import Call, Outcome
-from dversum_mcp.api.hooks import audit, bookings, files, pages, timers, timesheets
+from dversum_mcp.api.hooks import audit, board, bookings, files, pages, timers, timesheets
 
 __all__ = ["HOOKS", "Hook"]
 
@@ -26,6 +26,7 @@ HOOKS: dict[str, Hook] = {
     "get_running_timer": timers.get_running_timer,
     "insert_into_page": pages.insert_into_page,
     "list_my_audit_log": audit.list_my_audit_log,
+    "project_board": board.project_board,
     "start_timer": timers.start_timer,
     "stop_timer": timers.stop_timer,
     "summarize_time": timesheets.summarize_time,
