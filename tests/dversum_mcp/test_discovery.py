@@ -216,7 +216,9 @@ async def test_unknown_tools_suggest_close_names(harness: Harness) -> None:
 async def test_listing_budgets(harness: Harness) -> None:
     async with harness.mcp(selection=Selection(toolsets=("all",))) as client:
         everything = (await client.list_tools()).tools
-    assert _tokens(everything) / len(everything) <= 120
+    # 120 before this round; the §14 invoice fields (tax treatment, service period, structured addresses),
+    # cursor/fields on every list tool and the MCP Apps _meta on view tools cost about 4 tokens a tool.
+    assert _tokens(everything) / len(everything) <= 125
     assert all(t.description and "\n" not in t.description for t in everything)
 
     async with harness.mcp(selection=Selection()) as client:

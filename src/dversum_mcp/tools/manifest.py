@@ -216,7 +216,7 @@ _PAGE = (
             "name": "all_pages",
             "type": "boolean",
             "in": "local",
-            "description": f"Fetch every page (up to {MAX_ALL_PAGES_ITEMS:,} items)",
+            "description": f"Every page, up to {MAX_ALL_PAGES_ITEMS:,} items",
         }
     ),
     ParamSpec.model_validate({"name": "cursor", "type": "string", "in": "local"}),

@@ -126,7 +126,7 @@ class Registry:
         plain = spec.title == spec.name.replace("_", " ").capitalize()
         meta = None
         if spec.view is not None:  # MCP Apps: hosts that render views show this document with the result
-            meta = {"ui": {"resourceUri": view_uri(spec.view), "visibility": ["model", "app"]}}
+            meta = {"ui": {"resourceUri": view_uri(spec.view)}}  # visibility: the default, model and app
         return types.Tool(
             name=spec.name,
             title=None if plain else spec.title,
