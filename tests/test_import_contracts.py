@@ -45,7 +45,7 @@ def _copy_tree(tmp_path: Path) -> Path:
 def test_import_contracts_are_kept() -> None:
     done = _lint_imports(ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "5 kept, 0 broken" in done.stdout, done.stdout
+    assert f"{len(_LEAKS)} kept, 0 broken" in done.stdout, done.stdout
 
 
 # One leak per contract, each breaking only its own; all in one copy, so one lint run shows every contract fail.
@@ -56,13 +56,17 @@ _LEAKS = {
         "dversum_mcp/server/_leak.py",
         "import dversum_sandbox.app\n",
     ),
-    "dversum_mcp layers point one way: cli -> server -> tools -> api": (
+    "dversum_mcp layers point one way: cli -> remote -> server -> tools -> api": (
         "dversum_mcp/api/_leak.py",
         "from dversum_mcp.tools import manifest\n",
     ),
     "dversum_mcp.transports imports none of cli, server, tools, api": (
         "dversum_mcp/transports/_leak.py",
         "from dversum_mcp.api import errors\n",
+    ),
+    "dversum_mcp.auth imports none of cli, remote, server, tools, api": (
+        "dversum_mcp/auth/_leak.py",
+        "from dversum_mcp.remote import app\n",
     ),
 }
 
@@ -73,7 +77,7 @@ def test_each_contract_fails_when_broken(tmp_path: Path) -> None:
         (root / "src" / module).write_text(source, encoding="utf-8")
     done = _lint_imports(root)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "0 kept, 5 broken" in done.stdout, done.stdout
+    assert f"0 kept, {len(_LEAKS)} broken" in done.stdout, done.stdout
     for contract, (module, _) in _LEAKS.items():
         assert f"{contract} BROKEN" in done.stdout, done.stdout
         leak = module.removesuffix(".py").replace("/", ".")
