@@ -22,6 +22,9 @@ def make_harness(tmp_path: Path) -> Harness:
         org_id, user_id, token = accounts.create_workspace(
             app.db, "Muster GmbH", "Anna Admin", "anna@muster.de", "anna", "2026-01-01T00:00:00Z"
         )
+        # the seller data §14 Abs. 4 UStG requires before an invoice can be sent
+        address = {"street": "Musterstraße 1", "postal_code": "10115", "city": "Berlin", "vat_id": "DE111111111"}
+        app.db.update("orgs", org_id, address)
     return Harness(app, token, org_id, user_id, [], REGISTRY)
 
 

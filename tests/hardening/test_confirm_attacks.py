@@ -44,7 +44,9 @@ def _harness(tmp_path: Path) -> Iterator[Harness]:
 
 async def _new_client(client: Any, name: str = "Opfer GmbH") -> str:
     email = name.split()[0].lower() + "@example.org"
-    created = await client.call_tool("create_client", {"name": name, "email": email})
+    # a complete §14 buyer address, so invoices to this client can be sent
+    address = {"street": "Hauptstraße 1", "postal_code": "10115", "city": "Berlin", "country": "DE"}
+    created = await client.call_tool("create_client", {"name": name, "email": email, **address})
     assert not created.is_error, created.content
     return str(structured(created)["id"])
 
@@ -273,7 +275,8 @@ async def test_mail_and_money_tools_ask_first(harness: Harness) -> None:
     yes = Recorder("accept")
     async with harness.mcp(elicitation_callback=yes) as client:
         client_id, invoice_id = await _sent_invoice(client)
-        assert not (await client.call_tool("send_invoice", {"invoice_id": invoice_id})).is_error
+        sent = await client.call_tool("send_invoice", {"invoice_id": invoice_id})
+        assert not sent.is_error, sent.content
         paid = await client.call_tool("record_invoice_payment", {"invoice_id": invoice_id, "amount_cents": 25000})
         assert not paid.is_error, paid.content
         payment_id = str(structured(paid)["payment"]["id"])
