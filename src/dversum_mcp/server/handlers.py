@@ -15,10 +15,13 @@ import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
+from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from dversum_mcp import __version__
 from dversum_mcp.server.discovery import DYNAMIC_ONLY, META_TOOLS
 from dversum_mcp.server.render import ToolResult
+from dversum_mcp.server.resources import RESOURCE_NOT_FOUND
 from dversum_mcp.server.state import (
     WEBHOOK_EVENTS_URI,
     ServerState,
@@ -78,11 +81,17 @@ class _Handlers:
     async def read_resource(
         self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
-        return types.ReadResourceResult(contents=await self.state.resources.read(str(params.uri)))
+        try:
+            return types.ReadResourceResult(contents=await self.state.resources.read(str(params.uri)))
+        except MCPError as exc:  # SEP-2164 (2026-07-28): an unknown resource is -32602 with data.uri
+            if exc.code == RESOURCE_NOT_FOUND and ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+                raise MCPError(types.INVALID_PARAMS, exc.message, data={"uri": str(params.uri)}) from None
+            raise
 
     async def subscribe(
         self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
     ) -> types.EmptyResult:
+        _handshake_only(ctx, "resources/subscribe")
         self.state.subscriptions.setdefault(session_key(ctx), set()).add(str(params.uri))
         self.state.sessions[session_key(ctx)] = ctx.session
         return types.EmptyResult()
@@ -90,6 +99,7 @@ class _Handlers:
     async def unsubscribe(
         self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams
     ) -> types.EmptyResult:
+        _handshake_only(ctx, "resources/unsubscribe")
         self.state.subscriptions.get(session_key(ctx), set()).discard(str(params.uri))
         return types.EmptyResult()
 
@@ -174,3 +184,12 @@ def _tracing_installed() -> bool:
     from opentelemetry import trace
 
     return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
+def _handshake_only(ctx: ServerRequestContext[Any, Any], method: str) -> None:
+    """2026-07-28 removed resources/(un)subscribe (subscriptions/listen replaces it): -32601, HTTP 404."""
+    if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        raise MCPError(
+            code=types.METHOD_NOT_FOUND,
+            message=f"{method} does not exist in protocol {ctx.protocol_version}; use subscriptions/listen",
+        )
