@@ -44,8 +44,8 @@ async def _bulk(calls: int, concurrency: int) -> dict[str, Any]:
     from dversum_mcp.api.limiter import RateLimiter
     from dversum_mcp.cli.backend import SANDBOX_BASE_URL
     from dversum_mcp.config import Secret, Settings
-    from dversum_mcp.tools.registry import Registry, Selection
     from dversum_mcp.server.handlers import ServerState, build_server
+    from dversum_mcp.tools.registry import Registry, Selection
     from dversum_sandbox import SandboxSettings, create_app
     from dversum_sandbox.seed.workspace import ensure_seeded
 

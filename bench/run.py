@@ -4,13 +4,14 @@
     python bench/run.py --quick    # ≈1-minute smoke run, results in bench/results/quick/
     python bench/run.py --only startup,overhead --fail-on-regression
 
-Benches: startup (cold start vs the floor server), overhead (per-call latency over stdio vs
-the API layer), throughput (Streamable HTTP, 32 clients), ratelimit (500 calls at 120/min,
-time scaled down), memory (RSS idle → 10,000 calls), markdown (`bench_markdown.py`) and
-tokens (`tokens.py`). Each writes `<name>.json`; `summary.json` holds the flat metrics. The
-previous `summary.json` (if any) is the baseline: deltas are printed and regressions over
-10 % are flagged (`--fail-on-regression` turns them into exit code 1). Timings on a shared
-machine are noisy; ratios measured in the same run (vs the floor, vs direct) are steadier.
+Benches: startup (cold start vs the floor server), overhead (per-call latency over stdio vs the API
+layer), throughput (Streamable HTTP, 32 clients), ratelimit (500 calls at 120/min, time scaled
+down), memory (RSS idle → 10,000 calls), markdown (`bench_markdown.py`) and tokens (`tokens.py`).
+Optional, only with `--only remote`: the multi-user server under load (`bench_remote.py`: 16 users ×
+4 clients through nginx to 2 and to 1 replica). Each writes `<name>.json`; `summary.json` holds the
+flat metrics. The previous `summary.json` (if any) is the baseline: deltas are printed and
+regressions over 10 % are flagged (`--fail-on-regression` turns them into exit code 1). Timings on a
+shared machine are noisy; ratios measured in the same run (vs the floor, vs direct) are steadier.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from bench_util import BENCH_DIR, PYTHON, ROOT, base_env, machine
 
 RESULTS = BENCH_DIR / "results"
 BENCHES = ("startup", "overhead", "throughput", "ratelimit", "memory", "markdown", "tokens", "results")
+OPTIONAL = ("remote",)  # only with --only: needs redis-server and nginx, takes ≈ 3 min (≈ 1 min --quick)
 REGRESSION = 0.10
 
 # metric key → (unit, better: "lower" | "higher" | None for information only)
@@ -141,6 +143,17 @@ def metrics(results: dict[str, dict[str, Any]]) -> dict[str, Metric]:
         if "us_per_kb_range" in summ:
             lo, hi = summ["us_per_kb_range"]
             m["markdown.us_per_kb_spread"] = (round(hi / lo, 3), "max/min", "lower")
+    if rem := results.get("remote"):
+        for variant, r in rem["runs"].items():
+            key = f"remote.{variant}"
+            m[f"{key}.calls_per_s"] = (r["calls_per_s"], "calls/s", "higher")
+            m[f"{key}.p50_ms"] = (r["latency_ms"]["all"]["p50"], "ms", "lower")
+            m[f"{key}.p99_ms"] = (r["latency_ms"]["all"]["p99"], "ms", "lower")
+            m[f"{key}.errors"] = (r["errors"], "", "lower")
+            m[f"{key}.cross_user_responses"] = (r["cross_user_responses"], "", "lower")
+            m[f"{key}.api_429s"] = (r["api_429s"], "", "lower")
+            m[f"{key}.max_api_per_user_60s"] = (r["max_api_requests_per_user_in_60s"], "req", None)
+        m["remote.ratio_2_vs_1_calls_per_s"] = (rem["ratio_2_vs_1"]["calls_per_s"], "×", "higher")
     if tok := results.get("tokens"):
         for row in tok.get("dversum", []):
             if row.get("listing") == "default":
@@ -190,6 +203,16 @@ def targets(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, bool]]:
                     run["achieved_vs_allowed"] >= 0.95,
                 )
             )
+    if rem := results.get("remote"):
+        for variant, r in rem["runs"].items():
+            ok = r["errors"] == 0 and r["cross_user_responses"] == 0 and r["api_429s"] == 0
+            ok = ok and r["users_within_limit"] == r["users"]
+            detail = (
+                f"{r['errors']} errors, {r['cross_user_responses']} foreign, {r['api_429s']} 429s, "
+                f"max {r['max_api_requests_per_user_in_60s']}/60 s"
+            )
+            label = f"remote {r['users']}×{r['clients_per_user']} ({variant}): isolated, ≤ 120/min, no 429"
+            out.append((label, detail, ok))
     if mem := results.get("memory"):
         out.append(
             (
@@ -239,7 +262,7 @@ def print_table(now: dict[str, Metric], previous: dict[str, Any]) -> list[tuple[
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="≈1-minute smoke run (results in bench/results/quick/)")
-    parser.add_argument("--only", help=f"comma list of benches ({', '.join(BENCHES)})")
+    parser.add_argument("--only", help=f"comma list of benches ({', '.join(BENCHES + OPTIONAL)})")
     parser.add_argument("--skip", help="comma list of benches to leave out")
     parser.add_argument("--out", type=Path, help="results directory (default bench/results[/quick])")
     parser.add_argument("--no-plot", action="store_true")
@@ -247,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     names = [n for n in (args.only.split(",") if args.only else BENCHES) if n]
-    unknown = [n for n in names if n not in BENCHES]
+    unknown = [n for n in names if n not in BENCHES + OPTIONAL]
     if unknown:
         parser.error(f"unknown bench(es) {', '.join(unknown)}")
     skip = set(args.skip.split(",")) if args.skip else set()
@@ -272,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     failures: dict[str, str] = {}
     # results of benches not run this time stay in the table (from their files), so a partial
     # run still compares the full picture
-    for name in BENCHES:
+    for name in BENCHES + OPTIONAL:
         path = out_dir / f"{name}.json"
         if name not in names and path.exists():
             with contextlib.suppress(ValueError):

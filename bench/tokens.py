@@ -115,9 +115,9 @@ async def measure_dversum(count: Counter) -> list[dict[str, Any]]:
 
     from dversum_mcp.api.client import ApiClient
     from dversum_mcp.config import Secret, Settings
+    from dversum_mcp.server.handlers import ServerState, build_server
     from dversum_mcp.tools.manifest import TOOLSET_ORDER
     from dversum_mcp.tools.registry import Registry, Selection
-    from dversum_mcp.server.handlers import ServerState, build_server
 
     class NoNetwork(httpx2.AsyncBaseTransport):
         async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:

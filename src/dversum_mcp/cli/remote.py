@@ -59,7 +59,7 @@ def serve_multi_user(settings: Settings, args: argparse.Namespace) -> int:
         log_level="warning",
         lifespan="on",
         proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),  # the proxy's address
         timeout_graceful_shutdown=int(settings.call_timeout_s) + 5,
     )
     return 0

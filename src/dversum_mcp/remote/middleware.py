@@ -23,6 +23,8 @@ from typing import Any
 import mcp_types as types
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel
 
 from dversum_mcp.api.hooks.audit import AUDIT_READER, AuditReader
@@ -72,6 +74,11 @@ class MultiUserMiddleware:
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         if ctx.method in ("resources/subscribe", "resources/unsubscribe"):
+            if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:  # removed in 2026-07-28: -32601, HTTP 404
+                raise MCPError(
+                    code=types.METHOD_NOT_FOUND,
+                    message=f"{ctx.method} does not exist in protocol {ctx.protocol_version}; use subscriptions/listen",
+                )
             return types.EmptyResult()
         token = get_access_token()
         user = token.subject if token is not None else None

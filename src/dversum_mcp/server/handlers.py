@@ -15,11 +15,14 @@ import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
+from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from dversum_mcp import __version__
 from dversum_mcp.server.discovery import DYNAMIC_ONLY, META_TOOLS
 from dversum_mcp.server.outside import reveal_definition
 from dversum_mcp.server.render import ToolResult
+from dversum_mcp.server.resources import RESOURCE_NOT_FOUND
 from dversum_mcp.server.scrub import Scrubber, ScrubbingWriteStream, ScrubMiddleware
 from dversum_mcp.server.state import (
     WEBHOOK_EVENTS_URI,
@@ -86,17 +89,24 @@ class _Handlers:
         view = read_view(str(params.uri))
         if view is not None:
             return types.ReadResourceResult(contents=view)
-        return types.ReadResourceResult(contents=await self.state.resources.read(str(params.uri)))
+        try:
+            return types.ReadResourceResult(contents=await self.state.resources.read(str(params.uri)))
+        except MCPError as exc:  # SEP-2164 (2026-07-28): an unknown resource is -32602 with data.uri
+            if exc.code == RESOURCE_NOT_FOUND and ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+                raise MCPError(types.INVALID_PARAMS, exc.message, data={"uri": str(params.uri)}) from None
+            raise
 
     async def subscribe(
         self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
     ) -> types.EmptyResult:
+        _handshake_only(ctx, "resources/subscribe")
         session_data(self.state, ctx, remember=True).subscriptions.add(str(params.uri))
         return types.EmptyResult()
 
     async def unsubscribe(
         self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams
     ) -> types.EmptyResult:
+        _handshake_only(ctx, "resources/unsubscribe")
         session_data(self.state, ctx).subscriptions.discard(str(params.uri))
         return types.EmptyResult()
 
@@ -197,3 +207,12 @@ def _tracing_installed() -> bool:
     from opentelemetry import trace
 
     return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
+def _handshake_only(ctx: ServerRequestContext[Any, Any], method: str) -> None:
+    """2026-07-28 removed resources/(un)subscribe (subscriptions/listen replaces it): -32601, HTTP 404."""
+    if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        raise MCPError(
+            code=types.METHOD_NOT_FOUND,
+            message=f"{method} does not exist in protocol {ctx.protocol_version}; use subscriptions/listen",
+        )
