@@ -23,7 +23,7 @@ def eur(cents: int) -> str:
 
 async def _draft(host: Host) -> dict[str, Any]:
     listed = (await host.client.call_tool("list_invoices", {"status": "draft"})).structured_content or {}
-    return dict(next(i for i in listed["invoices"] if i["client"]["name"] == "ATAS Vertriebs GmbH"))
+    return dict(next(i for i in listed["invoices"] if i["client"] == "ATAS Vertriebs GmbH"))
 
 
 async def _totals(host: Host) -> dict[str, str]:
@@ -57,8 +57,14 @@ async def test_preview_shows_the_api_totals_and_the_checklist(sandbox: Sandbox, 
         assert lines == len(api["line_items"])
         buyer = await host.view.locator(".party", has_text="An").text_content()
         assert "ATAS Vertriebs GmbH" in buyer and "USt-IdNr.: DE123456789" in buyer  # filled in by get_client
-        # Today's results carry no seller block: the view names the organization (no address: flagged).
-        await host.view.locator(".party", has_text="Nordlicht Digital GmbH").wait_for()
+        # The result carries no seller block: the view reads the organization settings (get_organization).
+        seller = (await client.call_tool("get_organization", {})).structured_content or {}
+        await host.view.locator(".party", has_text=seller["name"]).wait_for()
+        von = await host.view.locator(".party", has_text="Von").text_content()
+        assert seller["street"] in von and f"{seller['postal_code']} {seller['city']}" in von
+        assert f"Steuernummer: {seller['tax_number']}" in von
+        leistender = ".checks li[data-check='Name und Anschrift des Leistenden'].ok"
+        await host.view.locator(leistender).wait_for()
         # The checklist: the number comes on sending; what this result lacks is named.
         checks = host.view.locator(".checks li")
         assert await checks.count() >= 9

@@ -109,9 +109,8 @@ async def test_clients_without_the_extension_get_todays_listing_and_results(sand
 
 
 def test_unknown_view_in_the_table_fails_at_load(tmp_path: Path) -> None:
-    from dversum_mcp.tools.manifest import ManifestError
     from dversum_mcp.api.hooks import HOOKS
-    from dversum_mcp.tools.manifest import manifest_dir
+    from dversum_mcp.tools.manifest import ManifestError, manifest_dir
 
     root = tmp_path / "manifests"
     root.mkdir()
