@@ -23,7 +23,7 @@ def eur(cents: int) -> str:
 
 async def _draft(host: Host) -> dict[str, Any]:
     listed = (await host.client.call_tool("list_invoices", {"status": "draft"})).structured_content or {}
-    return dict(next(i for i in listed["invoices"] if i["client"]["name"] == "ATAS Vertriebs GmbH"))
+    return dict(next(i for i in listed["invoices"] if i["client"] == "ATAS Vertriebs GmbH"))
 
 
 async def _totals(host: Host) -> dict[str, str]:
@@ -57,8 +57,14 @@ async def test_preview_shows_the_api_totals_and_the_checklist(sandbox: Sandbox, 
         assert lines == len(api["line_items"])
         buyer = await host.view.locator(".party", has_text="An").text_content()
         assert "ATAS Vertriebs GmbH" in buyer and "USt-IdNr.: DE123456789" in buyer  # filled in by get_client
-        # Today's results carry no seller block: the view names the organization (no address: flagged).
-        await host.view.locator(".party", has_text="Nordlicht Digital GmbH").wait_for()
+        # The result carries no seller block: the view reads the organization settings (get_organization).
+        seller = (await client.call_tool("get_organization", {})).structured_content or {}
+        await host.view.locator(".party", has_text=seller["name"]).wait_for()
+        von = await host.view.locator(".party", has_text="Von").text_content()
+        assert seller["street"] in von and f"{seller['postal_code']} {seller['city']}" in von
+        assert f"Steuernummer: {seller['tax_number']}" in von
+        leistender = ".checks li[data-check='Name und Anschrift des Leistenden'].ok"
+        await host.view.locator(leistender).wait_for()
         # The checklist: the number comes on sending; what this result lacks is named.
         checks = host.view.locator(".checks li")
         assert await checks.count() >= 9
@@ -194,3 +200,34 @@ async def test_narrow_pane_keeps_the_document_readable(sandbox: Sandbox, browser
         assert await frame.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
         assert await host.view.locator("th.opt").first.is_hidden()  # unit price and tax rate give way
         assert await host.view.locator("[data-total=gross]").is_visible()
+
+
+async def test_checklist_flags_what_sending_refuses_and_names_a_cancellation(sandbox: Sandbox, browser: Any) -> None:
+    """A client without an address: the checklist flags the buyer before sending, and "Send" shows
+    the server's §14 refusal (the invoice stays a draft). A Stornorechnung shows as such."""
+    answers = Confirmations()
+    async with mcp_session(sandbox, confirmations=answers) as client, view_host(client, browser) as host:
+        customer = (
+            await client.call_tool("create_client", {"name": "Ohne Anschrift GmbH", "email": "a@example.com"})
+        ).structured_content or {}
+        line = {"description": "Beratung", "quantity": 2, "unit": "Std.", "unit_price_cents": 9000, "tax_rate": 19}
+        created = await host.open("create_invoice", {"client_id": customer["id"], "line_items": [line]})
+        draft = created.structured_content or {}
+        check = ".checks li.missing[data-check='Name und Anschrift des Leistungsempfängers']"
+        await host.view.locator(check).wait_for()
+        await host.view.locator("#send").click()
+        await host.view.locator("#status[data-kind=error]").wait_for()
+        assert "client.street" in str(await host.view.locator("#status").text_content())
+        still = (await client.call_tool("get_invoice", {"invoice_id": draft["id"]})).structured_content or {}
+        assert still["status"] == "draft" and not still.get("number")
+
+        invoice = await _draft(host)
+        sent = await client.call_tool("send_invoice", {"invoice_id": invoice["id"]})
+        assert not sent.is_error, sent.content
+        credit = await client.call_tool("create_credit_note", {"invoice_id": invoice["id"]})
+        assert not credit.is_error, credit.content
+        note = credit.structured_content or {}
+        await host.open("get_invoice", {"invoice_id": note["id"]})
+        title = str(await host.view.locator("#title").text_content())
+        assert title.startswith("Stornorechnung ST-") and note["number"] in title
+        assert await host.view.locator("#send").is_hidden()
