@@ -401,3 +401,27 @@ def test_an_object_too_large_keeps_its_short_fields_and_shortens_its_longest_lis
     assert structured["by_day"] == days[: len(structured["by_day"])]
     assert any(n.startswith("by_task: only the first") for n in structured["notes"])
     assert "by_day: only the first" in text
+
+
+def test_an_oversized_object_keeps_its_item_lists_shortened_not_replaced() -> None:
+    """Items that carry lists of ids (an audit entry's resource ids) are still the items to shorten;
+    only lists of objects inside them (a board column's cards) make a list a container."""
+    from dversum_mcp.api.calls import Outcome
+    from dversum_mcp.server.render import render_outcome
+
+    entries = [
+        {"id": f"e{i}", "tool": "list_clients", "resource_ids": [f"r{i}-{j}" for j in range(3)], "note": "x" * 80}
+        for i in range(400)
+    ]
+    result = render_outcome("list_my_audit_log", Outcome({"entries": entries}), sandbox=True, budget=2000)
+    kept = result["structuredContent"]["entries"]
+    assert 1 <= len(kept) < 400 and kept[0]["id"] == "e0"
+    assert any(n.startswith("entries: only the first") for n in result["structuredContent"]["notes"])
+    board = {
+        "columns": [
+            {"name": f"C{c}", "tasks": [{"id": f"t{c}-{i}", "title": "y" * 60} for i in range(80)]} for c in range(3)
+        ]
+    }
+    shown = render_outcome("show_project_board", Outcome(board), sandbox=True, budget=2000)["structuredContent"]
+    assert [c["name"] for c in shown["columns"]] == ["C0", "C1", "C2"]  # every column stays; cards are cut
+    assert all(0 < len(c["tasks"]) < 80 for c in shown["columns"])

@@ -221,6 +221,11 @@ def _small(
     return None
 
 
+def _holds_items(value: Any) -> bool:
+    """A non-empty list of objects (a board column's cards), not a list of ids or tags."""
+    return isinstance(value, list) and any(isinstance(x, dict) for x in value)
+
+
 def _leaf_lists(value: Any, found: list[tuple[dict[str, Any], str, list[Any]]]) -> None:
     """The lists that hold the items (not lists of containers such as a board's columns, whose
     own lists are the ones to shorten), with the dict that holds each."""
@@ -230,7 +235,7 @@ def _leaf_lists(value: Any, found: list[tuple[dict[str, Any], str, list[Any]]]) 
         if isinstance(item, dict):
             _leaf_lists(item, found)
         elif isinstance(item, list):
-            if any(isinstance(x, dict) and any(isinstance(v, list) and v for v in x.values()) for x in item):
+            if any(isinstance(x, dict) and any(_holds_items(v) for v in x.values()) for x in item):
                 for x in item:
                     _leaf_lists(x, found)
             elif len(item) > 1:
