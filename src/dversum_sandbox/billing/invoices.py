@@ -200,10 +200,7 @@ def update_invoice(ctx: Ctx) -> dict[str, Any]:
     if not changes:
         return invoice_json(ctx, row)
     changes["updated_at"] = ctx.timestamp()
-    ctx.db.update("invoices", row["id"], changes)
-    updated = invoice_json(ctx, ctx.fetch("invoices", "invoice", row["id"]))
-    ctx.emit("invoice.updated", updated)
-    return updated
+    return ctx.update_and_emit("invoices", row, changes, invoice_json, "invoice.updated")
 
 
 def delete_invoice(ctx: Ctx) -> None:

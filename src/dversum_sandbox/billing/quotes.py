@@ -247,10 +247,7 @@ def update_quote(ctx: Ctx) -> dict[str, Any]:
     if not changes:
         return quote_json(ctx, row)
     changes["updated_at"] = ctx.timestamp()
-    ctx.db.update("quotes", row["id"], changes)
-    data = quote_json(ctx, ctx.fetch("quotes", "quote", row["id"]))
-    ctx.emit("quote.updated", data)
-    return data
+    return ctx.update_and_emit("quotes", row, changes, quote_json, "quote.updated")
 
 
 def delete_quote(ctx: Ctx) -> None:
