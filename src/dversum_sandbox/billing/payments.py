@@ -100,6 +100,13 @@ def record_payment(ctx: Ctx) -> dict[str, Any]:
             f"amount_cents {amount} exceeds the open amount of {available} cents "
             f"({format_cents(available, 'de')}) on invoice {row['number']}",
         )
+    payment, invoice = _book(ctx, row, amount, paid_on, method, reference)
+    ctx.emit("invoice.paid" if invoice["status"] == "paid" else "invoice.partially_paid", invoice)
+    return {"payment": payment_json(payment), "invoice": invoice}
+
+
+def _book(ctx: Ctx, row: Row, amount: int, paid_on: date, method: Any, reference: Any) -> tuple[Row, dict[str, Any]]:
+    """Record one payment (or refund) and the document's new paid amount and status; both checked before."""
     payment: Row = {
         "id": new_id(),
         "org_id": ctx.org_id,
@@ -112,11 +119,10 @@ def record_payment(ctx: Ctx) -> dict[str, Any]:
     }
     ctx.db.insert("invoice_payments", payment)
     paid = int(row["paid_cents"]) + amount
-    status = _status_for(row, paid)
-    ctx.db.update("invoices", row["id"], {"paid_cents": paid, "status": status, "updated_at": ctx.timestamp()})
-    invoice = invoice_json(ctx, ctx.fetch("invoices", "invoice", row["id"]))
-    ctx.emit("invoice.paid" if status == "paid" else "invoice.partially_paid", invoice)
-    return {"payment": payment_json(payment), "invoice": invoice}
+    ctx.db.update(
+        "invoices", row["id"], {"paid_cents": paid, "status": _status_for(row, paid), "updated_at": ctx.timestamp()}
+    )
+    return payment, invoice_json(ctx, ctx.fetch("invoices", "invoice", row["id"]))
 
 
 def _check_paid_at(row: Row, paid_on: date, day: date) -> None:
@@ -142,22 +148,7 @@ def _record_refund(ctx: Ctx, row: Row, amount: int, paid_on: date, method: Any, 
             f"amount_cents {amount} exceeds the refund still owed on {row['number']}: {owed} cents "
             f"({format_cents(owed, 'de')})",
         )
-    payment: Row = {
-        "id": new_id(),
-        "org_id": ctx.org_id,
-        "invoice_id": row["id"],
-        "amount_cents": amount,
-        "paid_at": paid_on.isoformat(),
-        "method": "transfer" if method is MISSING else method,
-        "reference": None if reference is MISSING else reference,
-        "created_at": ctx.timestamp(),
-    }
-    ctx.db.insert("invoice_payments", payment)
-    paid = int(row["paid_cents"]) + amount
-    ctx.db.update(
-        "invoices", row["id"], {"paid_cents": paid, "status": _status_for(row, paid), "updated_at": ctx.timestamp()}
-    )
-    credit = invoice_json(ctx, ctx.fetch("invoices", "invoice", row["id"]))
+    payment, credit = _book(ctx, row, amount, paid_on, method, reference)
     ctx.emit("invoice.updated", credit)
     return {"payment": payment_json(payment), "invoice": credit}
 
