@@ -25,7 +25,7 @@ import time
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 import anyio
 import mcp_types as types
@@ -33,8 +33,9 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity, authenticated_principal
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from dversum_mcp.api.calls import fill_path
 from dversum_mcp.api.client import ApiClient
-from dversum_mcp.api.errors import ApiError, DversumError
+from dversum_mcp.api.errors import ApiError, ArgumentError, DversumError
 from dversum_mcp.tools.endpoints import Endpoints
 from dversum_mcp.tools.manifest import ToolSpec
 from dversum_mcp.tools.registry import GeneratedTool
@@ -143,13 +144,11 @@ class Confirmer:
         *,
         keys: Sequence[bytes | str] = (),
         ttl_s: float = 600.0,
-        get_paths: frozenset[str] = frozenset(),
     ) -> None:
         """`keys`: the request-state key ring (first seals, all unseal; each >= 32 bytes);
-        empty: one random key for this process. `get_paths`: the item GET paths the table has."""
+        empty: one random key for this process."""
         self.client = client
         self.endpoint = endpoint
-        self.get_paths = get_paths
         security = RequestStateSecurity(
             keys=list(keys) or [secrets.token_bytes(32)], ttl=ttl_s, bind_principal=caller_identity
         )
@@ -211,15 +210,11 @@ class Confirmer:
         path = _resource_path(spec)
         if path is None:
             return {}
-        filled = path
-        for name, value in path_args.items():
-            filled = filled.replace("{" + name + "}", quote(value, safe=""))
-        if "{" in filled:
+        try:
+            filled = fill_path(path, path_args)
+        except ArgumentError:  # a path argument missing: ask without details
             return {}
-        if path in self.get_paths or not self.get_paths:
-            response = await self.client.request("GET", filled)
-            return response.data if isinstance(response.data, Mapping) else {}
-        # No GET for the item itself (an invoice payment, a comment): find it in its collection.
+        # The table has no GET for the item itself (an invoice payment, a comment): find it in its collection.
         parent, _, item_id = filled.rpartition("/")
         wanted = unquote(item_id)
         for page in range(1, _MAX_LIST_PAGES + 1):

@@ -104,12 +104,7 @@ class ServerState:
         if self.stateless and self.dynamic:
             raise ValueError("dynamic toolsets need sessions: stateless HTTP cannot keep per-client tool lists")
         self.index = SearchIndex(self.registry.tools.values())
-        get_paths = frozenset(
-            t.spec.path for t in self.registry.tools.values() if t.spec.method == "GET" and t.spec.path is not None
-        )
-        self.confirmer = Confirmer(
-            self.client, self.registry.endpoint, keys=self.state_keys, ttl_s=self.confirm_ttl_s, get_paths=get_paths
-        )
+        self.confirmer = Confirmer(self.client, self.registry.endpoint, keys=self.state_keys, ttl_s=self.confirm_ttl_s)
         self.outside = OutsideText(lockdown=self.settings.lockdown)
         self.resources = ResourceCatalog(self.client, self.registry.endpoint, self.webhook_events, self.outside)
         self.prompts = PromptBook(self.client, self.registry)
