@@ -198,6 +198,30 @@ async def test_cursor_walk_returns_every_item_exactly_once(seeded: Harness, args
     assert calls > 1
 
 
+async def test_every_list_tool_walks_to_its_total_with_small_pages(seeded: Harness) -> None:
+    """Every paginated tool, not only time entries: a page of 2 and its cursors reach every item once.
+
+    Lists whose items carry outside-written text (bookings, booking e-mails) are guarded before
+    rendering; the guard must keep the list window, or the cursor is lost (it was, once)."""
+    async with seeded.mcp() as client:
+        project = structured(await client.call_tool("list_projects", {}))["projects"][0]["id"]
+        special = {
+            "list_project_tasks": {"project_id": project},
+            "list_calendar_events": {"from": "2026-01-01", "to": "2027-12-31"},
+        }
+        names = [t.spec.name for t in seeded.registry.tools.values() if t.spec.paginated]
+        walked = {}
+        for name in names:
+            if name in ("list_task_comments", "list_webhook_deliveries"):
+                continue  # need the id of something the seed may not have
+            if name == "list_time_entries":
+                continue  # 800 entries: walked above with larger pages
+            seen, total, _ = await _walk(client, name, {**special.get(name, {}), "per_page": 2})
+            assert len(seen) == len(set(seen)) == total, (name, len(seen), len(set(seen)), total)
+            walked[name] = total
+    assert walked["read_sandbox_outbox"] > 2 and walked["list_bookings"] >= 1, walked
+
+
 async def test_cursor_walk_is_stable_under_concurrent_inserts(harness: Harness) -> None:
     """Entries inserted between the calls, before and after the cursor in the list's order:
     every entry present at the start comes exactly once, nothing twice."""

@@ -19,7 +19,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import mcp_types as types
@@ -112,7 +112,7 @@ class OutsideText:
         data, marks = self.guard(outcome.data)
         if not marks:
             return outcome, {}
-        return Outcome(data, binary=outcome.binary, warnings=outcome.warnings), self.meta(marks)
+        return replace(outcome, data=data), self.meta(marks)  # window, resume, text stay
 
     def meta(self, marks: list[Mark]) -> dict[str, Any]:
         listed = [m.meta() for m in marks[:MAX_MARKS]]

@@ -19,6 +19,7 @@ import mimetypes
 import os
 import secrets
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import anyio
@@ -255,4 +256,4 @@ async def save_binary(call: Call, outcome: Outcome) -> Outcome:
         _write_inside, str(target), binary.filename, binary.data, roots, bool(call.local.get("overwrite"))
     )
     data = {**outcome.data, "saved_to": str(final)}
-    return Outcome(data, binary=None, warnings=outcome.warnings)
+    return replace(outcome, data=data, binary=None)
