@@ -23,14 +23,10 @@ All processes (and this load generator) share the machine's cores.
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
-import html
 import json
-import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,133 +38,16 @@ from typing import Any
 import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_util import BENCH_DIR, PYTHON, ROOT, base_env, machine, summary
+from tests.remote.stack import free_port, login, nginx_conf, wait_http
 
 __all__ = ["run"]
 
 LIMIT = 120
 API_PERIOD_S = 1.6
 KEYS = "bench-" + secrets.token_hex(24)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    import httpx2
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process for {url} exited {proc.returncode}")
-        try:
-            if httpx2.get(url, timeout=1).status_code < 500:
-                return
-        except httpx2.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(url)
-
-
-def _nginx_conf(tmp: Path, port: int, upstreams: list[int]) -> Path:
-    """The proxy directives of deploy/nginx.conf, without TLS (the client here is on loopback)."""
-    servers = "\n".join(f"    server 127.0.0.1:{p};" for p in upstreams)
-    conf = tmp / "nginx.conf"
-    conf.write_text(f"""worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy; fastcgi_temp_path {tmp}/fcgi;
-  uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
-  upstream mcp {{
-{servers}
-    keepalive 32;
-  }}
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{
-      proxy_pass http://mcp;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_buffering off;
-      proxy_request_buffering off;
-      proxy_read_timeout 3600s;
-    }}
-  }}
-}}
-""")
-    return conf
-
-
-def _login(base: str, dversum_token: str, port: int) -> str:
-    """Register a public client and run the authorization code flow with PKCE through the linking form."""
-    import httpx2
-
-    def hidden(page: str, name: str) -> str:
-        match = re.search(rf'name="{name}" value="([^"]*)"', page)
-        assert match, name
-        return html.unescape(match.group(1))
-
-    with httpx2.Client(timeout=30) as http:
-        redirect = f"http://127.0.0.1:{port}/callback"
-        reg = http.post(
-            base + "/register",
-            json={
-                "redirect_uris": ["http://127.0.0.1/callback"],
-                "token_endpoint_auth_method": "none",
-                "grant_types": ["authorization_code", "refresh_token"],
-                "client_name": "Bench",
-            },
-        )
-        assert reg.status_code == 201, reg.text
-        client_id = reg.json()["client_id"]
-        verifier = secrets.token_urlsafe(48)
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
-        auth = http.get(
-            base + "/authorize",
-            params={
-                "client_id": client_id,
-                "response_type": "code",
-                "code_challenge": challenge,
-                "code_challenge_method": "S256",
-                "redirect_uri": redirect,
-                "state": "s",
-                "resource": base + "/mcp",
-                "scope": "mcp",
-            },
-        )
-        assert auth.status_code == 302, auth.text
-        page = http.get(auth.headers["location"])
-        form = {"req": hidden(page.text, "req"), "csrf": hidden(page.text, "csrf"), "dversum_token": dversum_token}
-        confirm = http.post(base + "/link", data=form)
-        assert confirm.status_code == 200, confirm.text
-        done = http.post(
-            base + "/link/confirm", data={"req": form["req"], "csrf": hidden(confirm.text, "csrf"), "action": "allow"}
-        )
-        assert done.status_code == 303, done.text
-        code = re.search(r"code=([^&]+)", done.headers["location"])
-        assert code
-        token = http.post(
-            base + "/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": code.group(1),
-                "code_verifier": verifier,
-                "client_id": client_id,
-                "redirect_uri": redirect,
-                "resource": base + "/mcp",
-            },
-        )
-        assert token.status_code == 200, token.text
-        return str(token.json()["access_token"])
 
 
 def _max_in_window(times: list[float], window: float = 60.0) -> int:
@@ -268,7 +147,7 @@ def _variant(replicas: int, users_n: int, clients: int, duration: float) -> dict
     tmp = Path(tempfile.mkdtemp(prefix="dversum-bench-remote-"))
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        redis_port = _free_port()
+        redis_port = free_port()
         procs.append(
             subprocess.Popen(
                 ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
@@ -277,7 +156,7 @@ def _variant(replicas: int, users_n: int, clients: int, duration: float) -> dict
                 cwd=tmp,
             )
         )
-        api_port = _free_port()
+        api_port = free_port()
         users_file = tmp / "users.json"
         env = base_env(PYTHONPATH=str(ROOT / "src"))
         procs.append(
@@ -300,11 +179,11 @@ def _variant(replicas: int, users_n: int, clients: int, duration: float) -> dict
             )
         )
         origin = f"http://127.0.0.1:{api_port}"
-        _wait(origin + "/api/v1/me", procs[-1], 120)
+        wait_http(origin + "/api/v1/me", procs[-1], timeout=120)
         users: list[dict[str, Any]] = json.loads(users_file.read_text())
-        nginx_port = _free_port()
+        nginx_port = free_port()
         base = f"http://127.0.0.1:{nginx_port}"
-        ports = [_free_port() for _ in range(replicas)]
+        ports = [free_port() for _ in range(replicas)]
         server_env = base_env(
             PYTHONPATH=str(ROOT / "src"),
             DVERSUM_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
@@ -334,18 +213,18 @@ def _variant(replicas: int, users_n: int, clients: int, duration: float) -> dict
                 )
             )
         for port, proc in zip(ports, procs[-replicas:], strict=True):
-            _wait(f"http://127.0.0.1:{port}/healthz", proc)
+            wait_http(f"http://127.0.0.1:{port}/healthz", proc)
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         procs.append(
             subprocess.Popen(
-                [nginx, "-p", str(tmp), "-c", str(_nginx_conf(tmp, nginx_port, ports)), "-g", "daemon off;"],
+                [nginx, "-p", str(tmp), "-c", str(nginx_conf(tmp, nginx_port, ports)), "-g", "daemon off;"],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
         )
-        _wait(base + "/healthz", procs[-1], 20)
+        wait_http(base + "/healthz", procs[-1], timeout=20)
         for i, user in enumerate(users):
-            user["access"] = _login(base, user["token"], 50000 + i)
+            user["access"] = login(base, user["token"], redirect_port=50000 + i).access
         started = time.time()
         result = anyio.run(_load, base, users, clients, duration)
         seen = httpx2.get(origin + "/_bench/requests", timeout=30).json()

@@ -12,7 +12,8 @@ import httpx2
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.remote.conftest import Stack, pkce, register
+from tests.remote.conftest import Stack
+from tests.remote.stack import exchange_code, pkce, register
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "oauth-link.png"
@@ -67,17 +68,7 @@ def test_linking_in_chromium_without_javascript(stack: Stack) -> None:
     assert len(landed) == 1 and "state=browser-state" in landed[0]
     code = re.search(r"code=([^&]+)", landed[0])
     assert code
-    token = httpx2.post(
-        stack.base + "/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code.group(1),
-            "code_verifier": verifier,
-            "client_id": client_id,
-            "redirect_uri": redirect,
-            "resource": stack.base + "/mcp",
-        },
-        timeout=10,
-    )
+    with httpx2.Client(timeout=10) as http:
+        token = exchange_code(http, stack.base, code.group(1), verifier, client_id, redirect)
     assert token.status_code == 200 and token.json()["token_type"].lower() == "bearer"
     assert SCREENSHOT.stat().st_size > 10_000

@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 import httpx2
 import pytest
 
-from tests.remote.conftest import Stack, authorize, hidden, pkce, register
+from tests.remote.conftest import Stack
+from tests.remote.stack import authorize, exchange_code, hidden, pkce, register
 
 
 def _link_and_allow(http: httpx2.Client, stack: Stack, link: str, token: str, action: str = "allow") -> str:
@@ -37,16 +38,8 @@ def _code_for(stack: Stack, http: httpx2.Client, client_id: str, challenge: str,
 
 
 def _exchange(stack: Stack, client_id: str, code: str, verifier: str, redirect: str, **extra: str) -> httpx2.Response:
-    data = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "code_verifier": verifier,
-        "client_id": client_id,
-        "redirect_uri": redirect,
-        "resource": stack.base + "/mcp",
-        **extra,
-    }
-    return httpx2.post(stack.base + "/token", data=data, timeout=10)
+    with httpx2.Client(timeout=10) as http:
+        return exchange_code(http, stack.base, code, verifier, client_id, redirect, **extra)
 
 
 def test_pkce_resource_and_single_use_codes(stack: Stack) -> None:
