@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 import yaml
 
@@ -120,7 +121,7 @@ http {{
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("version", list(SUITES))
-def test_conformance_suite(bearer_proxy: str, version: str, tmp_path: Path) -> None:
+def test_conformance_suite(bearer_proxy: str, probe_replicas: list[int], version: str, tmp_path: Path) -> None:
     home, extra = SUITES[version]
     cli = home / "node_modules/@modelcontextprotocol/conformance/dist/index.js"
     if not NODE.exists() or not cli.exists():
@@ -155,6 +156,10 @@ def test_conformance_suite(bearer_proxy: str, version: str, tmp_path: Path) -> N
         stateless = {c["id"]: c["status"] for c in results["server-stateless"]}
         assert stateless["sep-2575-server-rejects-undeclared-capability"] == "SUCCESS"
         assert stateless["sep-2575-missing-capability-http-400"] == "SUCCESS"
+        # the audit side of the refusal: counted as refused, not as a crash
+        metrics = "".join(httpx2.get(f"http://127.0.0.1:{p}/metrics", timeout=10).text for p in probe_replicas)
+        assert 'dversum_mcp_tool_calls_total{outcome="refused",tool="test_missing_capability"}' in metrics
+        assert 'outcome="crashed",tool="test_missing_capability"' not in metrics
 
 
 MIN_SCENARIOS = {"0.1.16": 32, "0.2.0-alpha.12": 40}
