@@ -219,6 +219,26 @@ async def test_save_as_needs_the_clients_roots_over_http(
             assert not up.is_error and structured(up)["name"] == "zurueck.txt"
 
 
+async def test_the_check_holds_through_call_write_tool_and_names_stateless_http(
+    harness: Harness, registry: Registry, tmp_path: Path
+) -> None:
+    """The discovery route to a tool is checked like a direct call; a legacy stateless POST carries no
+    capabilities (and has no channel to ask for roots), and the hint says so."""
+    state = ServerState(
+        Settings(token=Secret(""), confirm=False), registry, harness.api_client(), Selection(sandbox=True)
+    )
+    app = transports.http_app(build_server(state), host="127.0.0.1", stateless=True)
+    args = {"name": "upload_file", "arguments": {"path": str(tmp_path / "x.txt")}}
+    with _serve(app) as base:
+        statuses = Statuses()
+        async with _http_client(base, "2026-07-28", statuses) as client:
+            await _refused_modern(client.call_tool("call_write_tool", args), "roots")
+            assert statuses.seen[-1] == 400
+        async with _http_client(base, "legacy", statuses, list_roots_callback=_roots_of(tmp_path)) as client:
+            data = _refused_legacy(await client.call_tool("call_write_tool", args), "roots", "path")
+            assert "stateless HTTP" in data["hint"]
+
+
 async def test_the_servers_own_folders_stand_in_for_roots(harness: Harness, registry: Registry, tmp_path: Path) -> None:
     out = tmp_path / "own"
     out.mkdir()

@@ -31,7 +31,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from dversum_mcp.api.errors import ArgumentError
-from dversum_mcp.tools.manifest import ToolSpec
+from dversum_mcp.tools.manifest import CLIENT_CAPABILITIES, ToolSpec
 
 __all__ = ["MissingClientCapability", "check_capabilities", "needed", "to_protocol_error"]
 
@@ -72,15 +72,16 @@ def needed(spec: ToolSpec, arguments: Mapping[str, Any] | None) -> dict[str, str
     return out
 
 
-def declared(ctx: ServerRequestContext[Any, Any]) -> set[str]:
-    """The capabilities the client declared for this request (see the module doc)."""
+def declared(ctx: ServerRequestContext[Any, Any]) -> set[str] | None:
+    """The capabilities the client declared for this request; None when the request carries none at all
+    (legacy stateless HTTP, see the module doc)."""
     try:
         caps = ctx.session.client_capabilities
     except Exception:
-        return set()
+        return None
     if caps is None:
-        return set()
-    return {name for name in ("roots", "sampling", "elicitation") if getattr(caps, name, None) is not None}
+        return None
+    return {name for name in CLIENT_CAPABILITIES if getattr(caps, name, None) is not None}
 
 
 def check_capabilities(
@@ -104,10 +105,12 @@ def check_capabilities(
                 hint=f"Call {spec.name} without {argument}." if argument else None,
             )
     have = declared(ctx)
-    missing = {c: a for c, a in needs.items() if c not in have}
+    missing = {c: a for c, a in needs.items() if have is None or c not in have}
     if not missing:
         return
     fixes = [f"use an MCP client that declares the {' and '.join(missing)} capability (and turn it on)"]
+    if have is None and ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+        fixes[0] += ", connected with a session (stateless HTTP carries no client capabilities)"
     args = sorted({a for a in missing.values() if a})
     if args:
         fixes.append(f"call {spec.name} without {', '.join(args)}")
