@@ -63,6 +63,18 @@ path = "/me"
 source = "inferred"
 annotations = { readOnlyHint = true, destructiveHint = false, idempotentHint = true, openWorldHint = true }
 params = [ { name = "ask", type = "string", needs_client = ["elicitation"] } ]
+
+[[tool]]
+name = "probe_confirmed_pdf"
+title = "Probe: confirmed download"
+description = "An invoice PDF saved only after a confirmation (a question and the roots in one round)."
+method = "GET"
+path = "/invoices/{id}/pdf"
+path_params = { id = "invoice_id" }
+source = "inferred"
+response = "binary"
+confirm = "Save the PDF of invoice {number}?"
+annotations = { readOnlyHint = true, destructiveHint = false, idempotentHint = true, openWorldHint = true }
 """
 
 
@@ -237,6 +249,34 @@ async def test_the_check_holds_through_call_write_tool_and_names_stateless_http(
         async with _http_client(base, "legacy", statuses, list_roots_callback=_roots_of(tmp_path)) as client:
             data = _refused_legacy(await client.call_tool("call_write_tool", args), "roots", "path")
             assert "stateless HTTP" in data["hint"]
+
+
+async def test_a_confirmation_and_the_roots_are_asked_in_one_round(
+    harness: Harness, probe_registry: Registry, tmp_path: Path
+) -> None:
+    """2026-07-28: each retry carries only the answers of the round before, so a call that must both ask
+    the user and learn the folders asks for both at once (otherwise each answer would re-ask the other)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    asked: list[str] = []
+
+    async def confirm(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"confirm": True})
+
+    async def roots(context: Any) -> types.ListRootsResult:
+        asked.append("roots")
+        return types.ListRootsResult(roots=[types.Root(uri=out.as_uri())])
+
+    settings = Settings(token=Secret(""))  # confirmations on
+    kw: dict[str, Any] = {"elicitation_callback": confirm, "list_roots_callback": roots}
+    harness.registry = probe_registry
+    async with harness.mcp(settings=settings, mode="2026-07-28", **kw) as client:
+        invoice_id = await _invoice(client)
+        saved = await client.call_tool("probe_confirmed_pdf", {"invoice_id": invoice_id, "save_as": f"{out}/r.pdf"})
+        assert structured(saved)["saved_to"] == str(out / "r.pdf"), saved
+    assert len(asked) == 2 and "roots" in asked and any(a.startswith("Save the PDF of invoice") for a in asked)
+    assert (out / "r.pdf").read_bytes().startswith(b"%PDF")
 
 
 async def test_the_servers_own_folders_stand_in_for_roots(harness: Harness, registry: Registry, tmp_path: Path) -> None:

@@ -216,26 +216,36 @@ class ToolCalls:
         params: types.CallToolRequestParams,
     ) -> Outcome:
         """Check the client capabilities it needs, confirm when needed, run the tool, tell page subscribers."""
+        given = arguments if isinstance(arguments, dict) else None
         check_capabilities(
             ctx,
             tool.spec,
-            arguments if isinstance(arguments, dict) else None,
+            given,
             provided={"roots": "DVERSUM_FILE_ROOTS"} if self.state.settings.file_roots else {},
             unreachable=_UNREACHABLE if self.state.selection.multi_user else {},
         )
+        # 2026-07-28 has no server-to-client request: the client's folders come with the retry of an
+        # InputRequiredResult, asked for up front (with the confirmation's question when there is one,
+        # since each retry carries only the answers to the round before)
+        ask_roots = (
+            ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+            and "roots" in needed(tool.spec, given)
+            and not self.state.settings.file_roots
+        )
+        asked = _answered_roots(params) if ask_roots else None
         if self.state.settings.confirm:
-            await self.state.confirmer.confirm(ctx, tool, arguments, params, deadline)
+            try:
+                await self.state.confirmer.confirm(ctx, tool, arguments, params, deadline)
+            except NeedsInput as needs:
+                if ask_roots:
+                    requests = {**(needs.result.input_requests or {}), ROOTS_KEY: types.ListRootsRequest()}
+                    raise NeedsInput(needs.result.model_copy(update={"input_requests": requests})) from None
+                raise
+        if ask_roots and asked is None:
+            raise NeedsInput(types.InputRequiredResult(input_requests={ROOTS_KEY: types.ListRootsRequest()}))
 
         async def progress(done: float, total: float | None, message: str | None) -> None:
             await ctx.session.report_progress(done, total, message)
-
-        asked: list[Path] | None = None
-        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS and "roots" in needed(tool.spec, arguments):
-            # 2026-07-28 has no server-to-client request: the folders come with the retry, asked for up front
-            asked = _answered_roots(params)
-            if asked is None and not self.state.settings.file_roots:
-                request = types.ListRootsRequest()
-                raise NeedsInput(types.InputRequiredResult(input_requests={ROOTS_KEY: request}))
 
         async def roots() -> list[Path]:
             return asked if asked is not None else await _roots(ctx)
