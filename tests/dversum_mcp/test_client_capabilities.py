@@ -376,3 +376,12 @@ def test_only_the_product_table_ships_no_probe(registry: Registry) -> None:
         ("upload_file", "path", "roots")
     }
     assert "test_missing_capability" not in registry.tools
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_malformed_call_is_refused_as_malformed_first(harness: Harness, mode: str) -> None:
+    """-32021 only for a call that would otherwise run: a wrong save_as is invalid_arguments, roots or not."""
+    async with harness.mcp(settings=Settings(token=Secret(""), confirm=False), mode=mode) as client:
+        bad = await client.call_tool("download_file", {"file_id": "../x", "save_as": {"a": 1}})
+        data = structured(bad)
+        assert bad.is_error and data["error"] == "invalid_arguments", data

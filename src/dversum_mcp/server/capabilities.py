@@ -22,7 +22,7 @@ declared.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import mcp_types as types
@@ -89,12 +89,12 @@ def check_capabilities(
     spec: ToolSpec,
     arguments: Mapping[str, Any] | None,
     *,
-    provided: Mapping[str, str],
+    provided: Collection[str],
     unreachable: Mapping[str, str],
 ) -> None:
     """Raise `MissingClientCapability` (or an ArgumentError for an unusable one) when the call cannot work.
 
-    `provided`: capability → the server setting that stands in for it (already set).
+    `provided`: capabilities a server setting already stands in for (`roots`: DVERSUM_FILE_ROOTS is set).
     `unreachable`: capability → why this server cannot use it even when the client declares it."""
     needs = {c: a for c, a in needed(spec, arguments).items() if c not in provided}
     for capability, argument in needs.items():

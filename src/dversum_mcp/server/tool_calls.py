@@ -22,7 +22,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from dversum_mcp.api.calls import Outcome
 from dversum_mcp.api.client import RequestLog
-from dversum_mcp.api.errors import ApiError, DversumError
+from dversum_mcp.api.errors import ApiError, ArgumentError, DversumError
 from dversum_mcp.server.capabilities import (
     MissingClientCapability,
     check_capabilities,
@@ -217,13 +217,17 @@ class ToolCalls:
     ) -> Outcome:
         """Check the client capabilities it needs, confirm when needed, run the tool, tell page subscribers."""
         given = arguments if isinstance(arguments, dict) else None
-        check_capabilities(
-            ctx,
-            tool.spec,
-            given,
-            provided={"roots": "DVERSUM_FILE_ROOTS"} if self.state.settings.file_roots else {},
-            unreachable=_UNREACHABLE if self.state.selection.multi_user else {},
-        )
+        try:
+            check_capabilities(
+                ctx,
+                tool.spec,
+                given,
+                provided={"roots"} if self.state.settings.file_roots else set(),
+                unreachable=_UNREACHABLE if self.state.selection.multi_user else {},
+            )
+        except ArgumentError:
+            self.state.registry.validate(tool, given)  # a malformed call is refused as malformed first
+            raise
         # 2026-07-28 has no server-to-client request: the client's folders come with the retry of an
         # InputRequiredResult, asked for up front (with the confirmation's question when there is one,
         # since each retry carries only the answers to the round before)

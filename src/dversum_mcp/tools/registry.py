@@ -174,6 +174,14 @@ class Registry:
             out.setdefault(tool.spec.toolset, []).append(tool)
         return out
 
+    def validate(self, tool: GeneratedTool, arguments: Mapping[str, Any] | None) -> None:
+        """Raise the ArgumentError (with the table's hint for its field) that `execute` would for these arguments."""
+        try:
+            validate_arguments(tool.spec, tool.schema, arguments)
+        except DversumError as exc:
+            exc.hint = _field_hint(tool.spec, exc, arguments) or exc.hint
+            raise
+
     async def execute(self, tool: GeneratedTool, arguments: Mapping[str, Any] | None, env: CallEnv) -> Outcome:
         """Validate, build the request from each parameter's location, run hook or default."""
         spec = tool.spec
