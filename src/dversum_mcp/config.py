@@ -65,6 +65,8 @@ class Settings:
     base_url: str = DEFAULT_BASE_URL
     language: str = "de"
     file_roots: tuple[Path, ...] = ()
+    extra_manifests: tuple[Path, ...] = ()
+    """Further tool-table directories (`DVERSUM_EXTRA_MANIFESTS`), loaded and validated like the built-in one."""
     toolsets: tuple[str, ...] = ()
     """Empty: the default selection. ("all",) lists every tool."""
     tools: tuple[str, ...] = ()
@@ -115,6 +117,9 @@ class Settings:
             base_url=env.get("DVERSUM_BASE_URL", DEFAULT_BASE_URL).strip().rstrip("/"),
             language=language if language in ("de", "en") else "de",
             file_roots=roots,
+            extra_manifests=tuple(
+                Path(p).expanduser() for p in env.get("DVERSUM_EXTRA_MANIFESTS", "").split(os.pathsep) if p.strip()
+            ),
             toolsets=_csv(env.get("DVERSUM_TOOLSETS")),
             tools=_csv(env.get("DVERSUM_TOOLS")),
             exclude_tools=_csv(env.get("DVERSUM_EXCLUDE_TOOLS")),

@@ -48,9 +48,11 @@ async def files_session(seeded: Seeded, allowed: Path) -> AsyncIterator[Client]:
         yield client
 
 
-def _refused(result: Any, field: str, sent_before: int, seeded: Seeded) -> dict[str, Any]:
+def _refused(
+    result: Any, field: str, sent_before: int, seeded: Seeded, error: str = "invalid_arguments"
+) -> dict[str, Any]:
     data = dict(result.structured_content or {})
-    assert result.is_error and data.get("error") == "invalid_arguments" and data.get("field") == field, data
+    assert result.is_error and data.get("error") == error and data.get("field") == field, data
     assert len(seeded.requests) == sent_before, "a request was sent for a refused upload"
     COUNT["refused"] += 1
     return data
@@ -101,7 +103,11 @@ async def test_uploads_without_roots_are_refused(seeded: Seeded, dirs: dict[str,
     async with seeded.mcp(settings=Settings(token=Secret(""), confirm=False)) as client:
         before = len(seeded.requests)
         data = _refused(
-            await client.call_tool("upload_file", {"path": str(dirs["allowed"] / "ok.txt")}), "path", before, seeded
+            await client.call_tool("upload_file", {"path": str(dirs["allowed"] / "ok.txt")}),
+            "path",
+            before,
+            seeded,
+            "missing_client_capability",  # no folders of its own and a client without roots
         )
     assert "DVERSUM_FILE_ROOTS" in data["hint"]
 

@@ -211,7 +211,7 @@ def _state_parts(settings: Settings) -> tuple[Any, Any]:
     from dversum_mcp.tools.registry import Registry, Selection, SelectionError
 
     try:
-        registry = Registry(output_schemas=settings.output_schemas)
+        registry = Registry(output_schemas=settings.output_schemas, extra_manifests=settings.extra_manifests)
     except ManifestError as exc:
         print(f"dversum-mcp: the endpoint table is malformed: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -39,6 +39,22 @@ def serve_multi_user(settings: Settings, args: argparse.Namespace) -> int:
     except KeyError_ as exc:
         print(f"dversum-mcp: {exc}", file=sys.stderr)
         return 2
+    if settings.file_roots:
+        print(
+            "dversum-mcp: --multi-user never reads or writes the server's disk for its users (one shared folder "
+            "would mix their files); unset DVERSUM_FILE_ROOTS",
+            file=sys.stderr,
+        )
+        return 2
+    if settings.extra_manifests:
+        from dversum_mcp.api.hooks import HOOKS
+        from dversum_mcp.tools.manifest import ManifestError, check_hooks, load_manifest
+
+        try:
+            check_hooks(load_manifest(extra=settings.extra_manifests), HOOKS)
+        except ManifestError as exc:
+            print(f"dversum-mcp: the endpoint table is malformed: {exc}", file=sys.stderr)
+            return 2
     env = {
         "DVERSUM_TOOLSETS": ",".join(settings.toolsets),
         "DVERSUM_TOOLS": ",".join(settings.tools),

@@ -188,7 +188,7 @@ class RemoteApp:
         api_transport: httpx2.AsyncBaseTransport | None = None,
         json_response: bool = False,
     ) -> None:
-        self.settings = replace(settings, dynamic=False)
+        self.settings = replace(settings, dynamic=False, file_roots=())  # never the server's disk
         self.remote = remote
         self.redis: Redis = Redis.from_url(remote.redis_url, decode_responses=True)
         self.metrics = Metrics()
@@ -350,7 +350,7 @@ def create_app() -> Any:
     settings = Settings.load()
     remote = RemoteSettings.load()
     configure_logging(settings.log_level, [settings.token.reveal(), settings.mcp_auth_token.reveal()])
-    registry = Registry(output_schemas=settings.output_schemas)
+    registry = Registry(output_schemas=settings.output_schemas, extra_manifests=settings.extra_manifests)
     selection = Selection(
         toolsets=settings.toolsets,
         tools=settings.tools,

@@ -126,6 +126,9 @@ class MultiUserMiddleware:
             result = await call_next(ctx)
             outcome, error, data = _outcome(result)
             return result
+        except MCPError as exc:  # answered as a JSON-RPC error (e.g. -32021, a capability the client lacks)
+            outcome, error = "refused", f"jsonrpc_{exc.code}"
+            raise
         finally:
             self.in_flight -= 1
             duration = time.monotonic() - started

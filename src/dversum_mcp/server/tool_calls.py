@@ -18,10 +18,17 @@ from urllib.parse import unquote, urlparse
 import anyio
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from dversum_mcp.api.calls import Outcome
 from dversum_mcp.api.client import RequestLog
-from dversum_mcp.api.errors import ApiError, DversumError
+from dversum_mcp.api.errors import ApiError, ArgumentError, DversumError
+from dversum_mcp.server.capabilities import (
+    MissingClientCapability,
+    check_capabilities,
+    needed,
+    to_protocol_error,
+)
 from dversum_mcp.server.confirm import NeedsInput
 from dversum_mcp.server.discovery import META_TOOLS
 from dversum_mcp.server.meta import MetaCall, run_meta, unknown_tool
@@ -33,7 +40,25 @@ from dversum_mcp.tools.registry import CallEnv, GeneratedTool, Selection
 __all__ = ["ToolCalls"]
 
 log = logging.getLogger("dversum_mcp")
+_UNREACHABLE = {
+    "roots": "it is a shared remote server; the folders of your computer are not on its disk, "
+    "and it keeps no files of its users (files travel inline: results, content_base64)"
+}
+"""Client capabilities the multi-user server cannot use even when declared."""
 _LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+
+
+ROOTS_KEY = "dversum_roots"
+"""The input request that asks a 2026-07-28 client for its roots (an InputRequiredResult round trip)."""
+
+
+def _file_paths(result: types.ListRootsResult) -> list[Path]:
+    out = []
+    for root in result.roots:
+        parsed = urlparse(str(root.uri))
+        if parsed.scheme == "file":
+            out.append(Path(unquote(parsed.path)))
+    return out
 
 
 async def _roots(ctx: ServerRequestContext[Any, Any]) -> list[Path]:
@@ -41,16 +66,23 @@ async def _roots(ctx: ServerRequestContext[Any, Any]) -> list[Path]:
     try:
         if not ctx.session.check_client_capability(types.ClientCapabilities(roots=types.RootsCapability())):
             return []
-        with anyio.fail_after(3):
+        with anyio.fail_after(3), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # roots are deprecated in 2026-07-28 (SEP-2577), not before
             result = await ctx.session.list_roots()
     except Exception:
         return []
-    out = []
-    for root in result.roots:
-        parsed = urlparse(str(root.uri))
-        if parsed.scheme == "file":
-            out.append(Path(unquote(parsed.path)))
-    return out
+    return _file_paths(result)
+
+
+def _answered_roots(params: types.CallToolRequestParams) -> list[Path] | None:
+    """The roots a 2026-07-28 client sent with its retry; None when it sent none (then they are asked for)."""
+    answer = (params.input_responses or {}).get(ROOTS_KEY)
+    if answer is None:
+        return None
+    try:
+        return _file_paths(types.ListRootsResult.model_validate(answer, from_attributes=True))
+    except Exception:
+        return []
 
 
 class ToolCalls:
@@ -125,6 +157,12 @@ class ToolCalls:
             return result
         except NeedsInput as needs:
             return needs.result
+        except MissingClientCapability as exc:
+            log.info("tool %s refused: client capability %s missing", name, ", ".join(exc.missing))
+            protocol_error = to_protocol_error(ctx, exc)
+            if protocol_error is not None:
+                raise protocol_error from None  # 2026-07-28: -32021 (HTTP 400), before anything ran
+            return render_error(exc, sandbox=state.sandbox)
         except DversumError as exc:
             log.info("tool %s failed: %s", name, exc.code)
             return render_error(exc, sandbox=state.sandbox)
@@ -177,15 +215,44 @@ class ToolCalls:
         deadline: float,
         params: types.CallToolRequestParams,
     ) -> Outcome:
-        """Confirm when needed, run the generated tool, tell page subscribers."""
+        """Check the client capabilities it needs, confirm when needed, run the tool, tell page subscribers."""
+        given = arguments if isinstance(arguments, dict) else None
+        try:
+            check_capabilities(
+                ctx,
+                tool.spec,
+                given,
+                provided={"roots"} if self.state.settings.file_roots else set(),
+                unreachable=_UNREACHABLE if self.state.selection.multi_user else {},
+            )
+        except ArgumentError:
+            self.state.registry.validate(tool, given)  # a malformed call is refused as malformed first
+            raise
+        # 2026-07-28 has no server-to-client request: the client's folders come with the retry of an
+        # InputRequiredResult, asked for up front (with the confirmation's question when there is one,
+        # since each retry carries only the answers to the round before)
+        ask_roots = (
+            ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+            and "roots" in needed(tool.spec, given)
+            and not self.state.settings.file_roots
+        )
+        asked = _answered_roots(params) if ask_roots else None
         if self.state.settings.confirm:
-            await self.state.confirmer.confirm(ctx, tool, arguments, params, deadline)
+            try:
+                await self.state.confirmer.confirm(ctx, tool, arguments, params, deadline)
+            except NeedsInput as needs:
+                if ask_roots:
+                    requests = {**(needs.result.input_requests or {}), ROOTS_KEY: types.ListRootsRequest()}
+                    raise NeedsInput(needs.result.model_copy(update={"input_requests": requests})) from None
+                raise
+        if ask_roots and asked is None:
+            raise NeedsInput(types.InputRequiredResult(input_requests={ROOTS_KEY: types.ListRootsRequest()}))
 
         async def progress(done: float, total: float | None, message: str | None) -> None:
             await ctx.session.report_progress(done, total, message)
 
         async def roots() -> list[Path]:
-            return await _roots(ctx)
+            return asked if asked is not None else await _roots(ctx)
 
         budget = self.state.settings.result_budget
 

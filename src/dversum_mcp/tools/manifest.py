@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from dversum_mcp.api.calls import MAX_ALL_PAGES_ITEMS
 
 __all__ = [
+    "CLIENT_CAPABILITIES",
     "VIEWS",
     "Manifest",
     "ManifestError",
@@ -50,6 +51,10 @@ ParamType = Literal[
     "string", "integer", "number", "boolean", "array", "object", "id", "ids", "date", "datetime", "cents", "slug"
 ]
 Location = Literal["path", "query", "body", "form", "local"]
+ClientCapability = Literal["roots", "sampling", "elicitation"]
+CLIENT_CAPABILITIES: tuple[str, ...] = ("roots", "sampling", "elicitation")
+"""Client capabilities a tool or an argument can need (`needs_client`): the ClientCapabilities fields
+a server can rely on (listing the client's folders, asking its model, asking its user)."""
 _SCALARS = {"string", "integer", "number", "boolean"}
 
 
@@ -84,6 +89,8 @@ class ParamSpec(_Strict):
     default: Any = None
     days: Literal["start", "end"] | None = None
     """A window bound that also takes YYYY-MM-DD: the start or the end of that Europe/Berlin day."""
+    needs_client: tuple[ClientCapability, ...] = ()
+    """Client capabilities this argument cannot work without, when it is given (see `ToolSpec.needs_client`)."""
 
     @property
     def wire_name(self) -> str:
@@ -123,6 +130,7 @@ class _RawTool(_Strict):
     confirm: str | None = None
     status: Literal[200, 201] = 200
     view: Literal["board", "invoice", "timesheet"] | None = None
+    needs_client: tuple[ClientCapability, ...] = ()
     params: tuple[ParamSpec, ...] = ()
 
 
@@ -184,6 +192,9 @@ class ToolSpec:
     """From the toolset: the resource URI (with `{id}` of the result) a write changes, for subscribers."""
     view: str | None = None
     """MCP Apps view that shows this tool's result (one of VIEWS), advertised as `_meta.ui.resourceUri`."""
+    needs_client: tuple[str, ...] = ()
+    """Client capabilities the tool cannot work without (one of CLIENT_CAPABILITIES); a call from a client
+    that did not declare one is refused before anything runs (-32021 on 2026-07-28, an isError before)."""
 
     @property
     def read_only(self) -> bool:
@@ -230,6 +241,7 @@ _BINARY = (
             "type": "string",
             "in": "local",
             "description": "Save to this file path (allowed folders only)",
+            "needs_client": ["roots"],  # the client's folders, unless the server has DVERSUM_FILE_ROOTS
         }
     ),
     ParamSpec.model_validate({"name": "overwrite", "type": "boolean", "in": "local"}),
@@ -302,6 +314,15 @@ def _check_param(param: ParamSpec, types: dict[str, dict[str, Any]], file: str, 
         raise _fail(file, tool, f"parameter {param.name!r}: object {param.object!r} is not a known object type")
     if param.location == "path" and not param.required and param.type not in ("id", "slug"):
         raise _fail(file, tool, f"path parameter {param.name!r} must be an id or slug")
+    if param.needs_client and param.required:
+        raise _fail(
+            file,
+            tool,
+            f"parameter {param.name!r}: a required parameter cannot need a client capability "
+            "(put needs_client on the tool)",
+        )
+    if len(set(param.needs_client)) != len(param.needs_client):
+        raise _fail(file, tool, f"parameter {param.name!r}: needs_client lists a capability twice")
 
 
 def _check_annotations(raw: _RawTool, file: str) -> None:
@@ -358,8 +379,14 @@ def default_manifest() -> Manifest:
     return load_manifest()
 
 
-def load_manifest(directory: Path | None = None, known_hooks: Iterable[str] | None = None) -> Manifest:
-    """Load and validate every toolset file; `known_hooks` (if given) must contain each tool's hook."""
+def load_manifest(
+    directory: Path | None = None, known_hooks: Iterable[str] | None = None, extra: Iterable[Path] = ()
+) -> Manifest:
+    """Load and validate every toolset file; `known_hooks` (if given) must contain each tool's hook.
+
+    `extra`: further directories of toolset files (an operator's own tools, `DVERSUM_EXTRA_MANIFESTS`),
+    validated exactly like the built-in table; their toolset names, orders, tool names and `_types.toml`
+    names must not collide with it or with each other. Their errors name the file by its full path."""
     root = directory or manifest_dir()
     types = _load_types(root / "_types.toml")
     toolsets: list[ToolsetSpec] = []
@@ -369,19 +396,38 @@ def load_manifest(directory: Path | None = None, known_hooks: Iterable[str] | No
     files = sorted(p for p in root.glob("*.toml") if not p.name.startswith("_"))
     if not files:
         raise ManifestError(f"{root}: no toolset files (*.toml) found")
+    labels = {path: path.name for path in files}
+    for folder in extra:
+        if not folder.is_dir():
+            raise ManifestError(f"{folder}: extra manifest directory does not exist")
+        own = sorted(p for p in folder.glob("*.toml") if not p.name.startswith("_"))
+        if not own:
+            raise ManifestError(f"{folder}: no toolset files (*.toml) found")
+        for name, spec in _load_types(folder / "_types.toml").items():
+            if name in types:
+                raise _fail(str(folder / "_types.toml"), None, f"type {name!r} is already defined")
+            types[name] = spec
+        for path in own:
+            labels[path] = str(path)
+        files.extend(own)
+    toolset_files: dict[str, str] = {}
     for path in files:
+        label = labels[path]
         try:
             data = _RawFile.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
         except tomllib.TOMLDecodeError as exc:
-            raise _fail(path.name, None, f"invalid TOML: {exc}") from None
+            raise _fail(label, None, f"invalid TOML: {exc}") from None
         except ValidationError as exc:
-            raise _fail(path.name, _entry_of(exc, path), _pydantic_message(exc)) from None
+            raise _fail(label, _entry_of(exc, path), _pydantic_message(exc)) from None
         if data.toolset.name != path.stem:
-            raise _fail(path.name, None, f"toolset name {data.toolset.name!r} must match the file name")
+            raise _fail(label, None, f"toolset name {data.toolset.name!r} must match the file name")
         toolset = data.toolset
+        if toolset.name in toolset_files:
+            raise _fail(label, None, f"toolset {toolset.name!r} is also {toolset_files[toolset.name]}")
+        toolset_files[toolset.name] = label
         if toolset.order in orders:
-            raise _fail(path.name, None, f"toolset order {toolset.order} is also {orders[toolset.order]}'s")
-        orders[toolset.order] = path.name
+            raise _fail(label, None, f"toolset order {toolset.order} is also {orders[toolset.order]}'s")
+        orders[toolset.order] = label
         toolsets.append(
             ToolsetSpec(
                 toolset.name,
@@ -395,16 +441,18 @@ def load_manifest(directory: Path | None = None, known_hooks: Iterable[str] | No
         )
         for raw in data.tool:
             if not NAME.match(raw.name):
-                raise _fail(path.name, raw.name, "name must match ^[a-z][a-z0-9_]{0,47}$")
+                raise _fail(label, raw.name, "name must match ^[a-z][a-z0-9_]{0,47}$")
             if raw.name in seen:
-                raise _fail(path.name, raw.name, f"duplicate tool name (also in {seen[raw.name]})")
-            _check_annotations(raw, path.name)
-            params = _expand(raw, data.fields, path.name)
+                raise _fail(label, raw.name, f"duplicate tool name (also in {seen[raw.name]})")
+            _check_annotations(raw, label)
+            if len(set(raw.needs_client)) != len(raw.needs_client):
+                raise _fail(label, raw.name, "needs_client lists a capability twice")
+            params = _expand(raw, data.fields, label)
             for param in params:
-                _check_param(param, types, path.name, raw.name)
+                _check_param(param, types, label, raw.name)
             if any(p.location == "local" for p in params if p.name not in _LOCAL_GENERIC) and (raw.hook is None):
-                raise _fail(path.name, raw.name, "local parameters need a hook to consume them")
-            seen[raw.name] = path.name
+                raise _fail(label, raw.name, "local parameters need a hook to consume them")
+            seen[raw.name] = label
             tools.append(
                 ToolSpec(
                     name=raw.name,
@@ -421,13 +469,14 @@ def load_manifest(directory: Path | None = None, known_hooks: Iterable[str] | No
                     hook=raw.hook,
                     annotations=raw.annotations,
                     params=params,
-                    file=path.name,
+                    file=label,
                     confirm=raw.confirm,
                     status=raw.status,
                     sandbox_only=toolset.sandbox_only,
                     multi_user_only=toolset.multi_user_only,
                     updates_resource=toolset.updates_resource,
                     view=raw.view,
+                    needs_client=raw.needs_client,
                 )
             )
     order = {t.name: t.order for t in toolsets}

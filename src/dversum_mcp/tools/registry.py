@@ -21,7 +21,14 @@ from dversum_mcp.api.errors import ArgumentError, DversumError
 from dversum_mcp.api.hooks import HOOKS
 from dversum_mcp.api.hooks.files import save_binary
 from dversum_mcp.tools.endpoints import Endpoints
-from dversum_mcp.tools.manifest import Manifest, ToolSpec, check_hooks, default_manifest, view_uri
+from dversum_mcp.tools.manifest import (
+    Manifest,
+    ToolSpec,
+    check_hooks,
+    default_manifest,
+    load_manifest,
+    view_uri,
+)
 from dversum_mcp.tools.schema import input_schema, validate_arguments
 
 __all__ = ["GeneratedTool", "Registry", "Selection", "SelectionError"]
@@ -105,9 +112,11 @@ class CallEnv:
 
 
 class Registry:
-    def __init__(self, manifest: Manifest | None = None, *, output_schemas: bool = False) -> None:
+    def __init__(
+        self, manifest: Manifest | None = None, *, output_schemas: bool = False, extra_manifests: tuple[Path, ...] = ()
+    ) -> None:
         if manifest is None:
-            manifest = default_manifest()
+            manifest = load_manifest(extra=extra_manifests) if extra_manifests else default_manifest()
             check_hooks(manifest, HOOKS)
         self.manifest = manifest
         self.output_schemas = output_schemas
@@ -164,6 +173,14 @@ class Registry:
         for tool in self.tools.values():
             out.setdefault(tool.spec.toolset, []).append(tool)
         return out
+
+    def validate(self, tool: GeneratedTool, arguments: Mapping[str, Any] | None) -> None:
+        """Raise the ArgumentError (with the table's hint for its field) that `execute` would for these arguments."""
+        try:
+            validate_arguments(tool.spec, tool.schema, arguments)
+        except DversumError as exc:
+            exc.hint = _field_hint(tool.spec, exc, arguments) or exc.hint
+            raise
 
     async def execute(self, tool: GeneratedTool, arguments: Mapping[str, Any] | None, env: CallEnv) -> Outcome:
         """Validate, build the request from each parameter's location, run hook or default."""
