@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import stat
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,14 +30,11 @@ def client(app: SandboxApp, token: str | None) -> httpx2.AsyncClient:
     )
 
 
-async def test_seed_fills_a_workspace_quickly(tmp_path: Path) -> None:
+async def test_seed_fills_a_workspace(tmp_path: Path) -> None:
+    # How long seeding takes (six invoice PDFs rendered at sending, GoBD) is measured by
+    # bench/bench_startup.py (sandbox_seed), not here: a timed test fails on a loaded machine.
     app = create_app(settings(tmp_path / "s"))
-    started = time.perf_counter()
     result = await seed(app, strict=False)
-    elapsed = time.perf_counter() - started
-    # GoBD: every sent invoice's PDF is rendered and stored when it is sent (6 in the seed, ~0.15 s each, plus
-    # ~0.5 s to load fpdf2/factur-x once): about 2.4 s of CPU where the seed took 0.4 s before
-    assert elapsed < 5, elapsed
     assert all(s.startswith(("POST ", "GET ", "PUT ", "PATCH ")) for s in result.skipped)
     counts: dict[str, Any] = result.counts
     assert counts["folders"] == 4 and counts["files"] == 5 and counts["shares"] == 1
