@@ -40,10 +40,13 @@ _STOP = frozenset({
     "mein", "meinen", "am", "im", "auf", "bitte", "wie", "was", "ist", "sind", "habe", "hat", "wird", "wurde",
     "es", "er", "sie", "wir", "uns", "unser", "noch", "schon", "diese", "dieser", "diesen", "nach", "bei",
     "so", "just", "up", "its", "it's", "i'm", "we're", "now", "still", "yet", "also", "again", "after", "called",
-    "named", "titled",
+    "named", "titled", "someone", "somebody", "jemand", "jemanden", "jemandem",
     "been", "were", "has", "have", "had", "will", "would", "could", "there's", "what's", "isn't",
 })
 # fmt: on
+# Function words that tell an English request from a German one (for reading capitalized words as names).
+_ENGLISH = frozenset({"the", "to", "on", "is", "a", "an", "for", "of", "my", "me", "i", "and", "with", "in", "this"})
+_GERMAN = frozenset({"der", "die", "das", "den", "dem", "ein", "eine", "einen", "und", "fur", "mit", "ist", "ich"})
 _LINKS = ("", "s", "es", "n", "en", "e")  # German linking elements between compound parts
 _B = 0.4  # BM25 length normalization: low, since parameter names make write tools' texts long
 _LEAN = 2.0  # × a verb a request implies without saying it ("Max is sick" → create), against a said one
@@ -52,6 +55,19 @@ _VERB_BONUS = 2.5  # + when one of the tool's verbs is one the request asks for 
 _DESCRIBED = 0.8  # how much the verb a tool's title or description begins with counts, against its name's
 _LATER = 0.6  # how much a later word that says what to do counts, against the first one
 _NAME_BONUS = 3.0  # × the share of the tool name's nouns the request names and of the request the name covers
+# English particles that may stand apart from their verb ("call the meeting off"): a two-word phrase of
+# the word table ending in one also matches with up to three words between (within one clause).
+_PARTICLES_EN = frozenset({"off", "out", "down", "up", "over", "back", "away", "in", "on"})
+# German separable particles: at the end of a clause they belong to its verb ("trag … ein" → eintragen).
+# fmt: off
+_PARTICLES_DE = (
+    "zuruck", "zusammen", "weiter", "runter", "heraus", "herunter", "hoch", "raus", "rein", "fest", "nach", "auf",
+    "aus", "ein", "los", "mit", "weg", "vor", "ab", "an", "um", "zu",
+)
+# fmt: on
+_ENDINGS = ("est", "st", "et", "t", "e", "")  # what a German finite verb adds to its stem (trägt → trag)
+_SOMEONE = "someone"  # a person's name in a request, and what a phrase of the word table writes for one
+_PERSONS = ("someone", "somebody", "him", "her", "them", "me", "jemand", "jemanden", "jemandem")
 _PAGING = frozenset({"page", "per_page", "all_pages"})  # on every list tool: not what a tool is about
 _ENUM_MAX = 12  # index enum values of short enums (status: overdue …); long ones are noise
 
@@ -60,6 +76,14 @@ def _fold(text: str) -> str:
     """Lower case, ß → ss, accents and umlauts to their base letter (überfällig → uberfallig)."""
     text = text.lower().replace("ß", "ss")
     return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+
+
+_STOP = frozenset(_fold(w) for w in _STOP)  # requests are folded before they meet it (für → fur)
+
+
+def _english(words: list[str]) -> bool:
+    """Whether folded request words are more English than German (by their function words)."""
+    return sum(w in _ENGLISH for w in words) > sum(w in _GERMAN for w in words)
 
 
 def _stem(word: str) -> str:
@@ -135,6 +159,7 @@ class _Reading:
     terms: dict[str, float]
     verbs: dict[str, float]
     lean: dict[str, float]
+    number: int = 0  # > 0: the things a tool names come singular ("the invoice"), < 0: plural ("invoices")
 
 
 class SearchIndex:
@@ -186,6 +211,7 @@ class SearchIndex:
         verbs = Counter(d.verb for d in self.docs)
         self.verb_idf = {v: math.log(1 + n / c) for v, c in verbs.items()}
         self.name_nouns = {noun for d in self.docs for noun in d.nouns}
+        self.heads = {d.nouns[-1] for d in self.docs if d.nouns}  # what a tool is about: invoice, event…
         # Stems of the word table's keys, for "Rechnungen" → rechnung and "sends" → send.
         german, english = _stemmers()
         self._keys = {**dict.fromkeys(words.verbs), **dict.fromkeys(words.words)}
@@ -196,6 +222,24 @@ class SearchIndex:
             self._en.setdefault(english.stemWord(key), key)
         # Everything a typo may be corrected to: the word table, then the table's own words.
         self._spellings = list(self._keys) + [w for w, _ in raw_words.most_common() if w not in self._keys]
+        self._verbs_de = {german.stemWord(key): key for key in words.verbs}
+        self._phrase_words = {w for phrase in words.phrases for w in phrase.split()}
+        self._named = {t for d in self.docs for t in self._tok(f"{d.tool.spec.name} {d.tool.spec.title}")}
+        # Phrases, longest first; "someone" in a phrase stands for a person's name or a pronoun. A two-word
+        # phrase ending in an English particle also matches around up to three words ("call the meeting off").
+        person = "(?:" + "|".join(_PERSONS) + ")"
+        self._phrases: list[tuple[re.Pattern[str], str]] = []
+        self._gapped: list[tuple[re.Pattern[str], str]] = []
+        for phrase, meaning in sorted(words.phrases.items(), key=lambda item: -len(item[0].split())):
+            parts = phrase.split()
+            pattern = " ".join(person if w == _SOMEONE else re.escape(w) for w in parts)
+            if parts[0] == _SOMEONE:  # a person who does or is something begins the clause
+                pattern = rf"(?:(?<=^)|(?<=\| )){pattern}"
+            self._phrases.append((re.compile(rf"(?<![\w']){pattern}s?(?![\w'])"), meaning))
+            if len(parts) == 2 and parts[1] in _PARTICLES_EN and parts[0] not in _STOP:
+                verb, particle = (re.escape(w) for w in parts)
+                gap = rf"(?<![\w']){verb}((?: [^ |]+){{1,3}}) {particle}(?![\w'])"
+                self._gapped.append((re.compile(gap), meaning))
         self._built = True
 
     def _tok(self, text: str) -> list[str]:
@@ -275,27 +319,88 @@ class SearchIndex:
         part = None if fixed or word in names else self._part(word)
         return [fixed or part or word]
 
+    def _persons(self, query: str) -> set[str]:
+        """Words of the request that name a person: capitalized, and in English inside a sentence and no word
+        of the tool names or the word table; in German (where nouns are capitalized too) also no known word,
+        compound or typo of a noun."""
+        words = re.findall(_WORD.pattern, query, re.IGNORECASE)
+        folded = [_fold(w) for w in words]
+        english = _english(folded)
+        persons: set[str] = set()
+        for i, (original, word) in enumerate(zip(words, folded, strict=True)):
+            word = re.sub(r"['’]s$", "", word)
+            if not re.fullmatch(r"[A-ZÄÖÜ][a-zäöüß]+(?:['’]s)?", original) or word in _STOP:
+                continue
+            if self._key(word) is not None or word in self._phrase_words:
+                continue
+            if english and i:
+                if not (set(self._tok(word)) & self._named):
+                    persons.add(word)
+                continue
+            resolved = self._resolve(word, set())
+            if all(not self._known(w) or w in self.words.verbs or w in self.verb_idf for w in resolved):
+                persons.add(word)
+        return persons
+
+    def _separable(self, words: list[str]) -> list[str]:
+        """A German clause whose last word is a verb's particle, with the particle joined to its verb
+        ("trag den Urlaub ein" → eintragen den Urlaub), when the joined verb is one of the word table."""
+        if len(words) < 2 or words[-1] not in _PARTICLES_DE:
+            return words
+        german, _ = _stemmers()
+        particle = words[-1]
+        for i, word in enumerate(words[:-1]):
+            if word in _STOP or len(word) < 2:
+                continue
+            for end in _ENDINGS:
+                base = word[: len(word) - len(end)] if end else word
+                if not word.endswith(end) or len(base) < 2:
+                    continue
+                joined = particle + base
+                for infinitive in (joined + "en", joined + "n", joined):
+                    verb = infinitive if infinitive in self.words.verbs else None
+                    verb = verb or self._verbs_de.get(german.stemWord(infinitive))
+                    if verb:
+                        return [*words[:i], verb, *words[i + 1 : -1]]
+        return words
+
+    def _text(self, query: str) -> str:
+        """The request folded, clause by clause (" | " between), names as "someone", phrases replaced."""
+        persons = self._persons(query)
+        clauses: list[str] = []
+        for clause in re.split(r"[,;:!?()]+|\.(?!\d)|\s[-–]\s", _fold(query).replace("_", " ")):
+            words = self._separable(_WORD.findall(clause))
+            words = [_SOMEONE if re.sub(r"['’]s$", "", w) in persons else w for w in words]
+            if words:
+                clauses.append(" ".join(words))
+        text = " | ".join(clauses)
+        text = re.sub(r"n['’]t\b", " not", text)
+        text = re.sub(r"['’](?:s|m|re|ll|ve|d)\b", "", text)
+        for pattern, meaning in self._phrases:
+            text = pattern.sub(meaning, text)
+        for pattern, meaning in self._gapped:
+            text = pattern.sub(rf"{meaning}\1", text)  # meanings are plain words
+        return text
+
     def _read(self, query: str) -> _Reading:
         # Names (ATAS, RE-2026-0001) are not typos of a tool word.
         names = {_fold(w) for w in re.findall(r"\b(?:[A-ZÄÖÜ]{2,}|\w*\d\w*)\b", query)}
-        text = " ".join(_WORD.findall(_fold(query).replace("_", " ")))
-        text = re.sub(r"n['’]t\b", " not", text)
-        text = re.sub(r"['’](?:s|m|re|ll|ve|d)\b", "", text)
-        for phrase, meaning in self.words.phrases.items():
-            text = re.sub(rf"(?<![\w']){re.escape(phrase)}s?(?![\w'])", meaning, text)
+        text = self._text(query)
         terms: dict[str, float] = {}
         verbs: dict[str, float] = {}
         lean: dict[str, float] = {}
         first = text.split()[0] if text.split() else ""
         verbs.update(self.words.leading.get(first, {}))
         said = False  # whether a word said what to do yet
+        english = _english(text.split())
+        number = 0
 
         def add(term: str, weight: float) -> None:
             for part in self._tok(term):
                 terms[part] = max(terms.get(part, 0.0), weight)
 
         for raw in text.replace("-", " ").split():
-            if raw in _STOP or raw.isdigit():
+            if raw in _STOP or raw.isdigit() or raw == "|":
                 continue
             for word in self._resolve(raw, names):
                 key = self._key(word)
@@ -314,6 +419,13 @@ class SearchIndex:
                 # A word that only says what to do is no search term ("move the meeting" is no move_task).
                 is_verb = bool(readings) and not (set(token) & self.name_nouns) and not meanings
                 own = [meanings[t] for t in token if t in meanings]
+                # An English noun says its number: a tool's own noun ("the invoice", "invoices") or a plural
+                # meaning one ("bills"); collective words ("the team", "my calendar") say nothing.
+                if english and not readings and raw == word and (set(token) & self.heads or meanings):
+                    if _stem(raw) != raw and (set(token) | set(meanings)) & self.heads:
+                        number -= 1
+                    elif set(token) & self.heads:
+                        number += 1
                 if not is_verb:
                     add(word, min(own, default=1.0))
                 for meaning, strength in meanings.items():
@@ -321,7 +433,7 @@ class SearchIndex:
                         lean[meaning[1:]] = max(lean.get(meaning[1:], 0.0), strength)
                     elif meaning not in token:
                         add(meaning, strength)
-        return _Reading(terms, verbs, lean)
+        return _Reading(terms, verbs, lean, number)
 
     # ---- ranking -------------------------------------------------------------------------------------------------
     def search(self, query: str, allowed: set[str] | None = None, limit: int = 5) -> list[tuple[GeneratedTool, float]]:
@@ -334,6 +446,10 @@ class SearchIndex:
         # A request without a verb leans to what its words suggest ("Max is sick" → create), else a
         # little to list_… and get_… ("my calendar tomorrow").
         verbs = reading.verbs or {v: w * _LEAN for v, w in reading.lean.items()} or {"list": 0.5, "get": 0.3}
+        if reading.number and "list" in verbs and "get" in verbs:
+            # Reading one thing is get_…, reading many is list_… ("the invoice" / "invoices").
+            low, high = sorted((verbs["list"], verbs["get"]))
+            verbs = {**verbs, "get": high, "list": low} if reading.number > 0 else {**verbs, "list": high, "get": low}
         scored: list[tuple[GeneratedTool, float]] = []
         for doc in self.docs:
             if allowed is not None and doc.tool.spec.name not in allowed:
