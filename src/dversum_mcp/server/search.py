@@ -41,6 +41,7 @@ _STOP = frozenset({
     "es", "er", "sie", "wir", "uns", "unser", "noch", "schon", "diese", "dieser", "diesen", "nach", "bei",
     "so", "just", "up", "its", "it's", "i'm", "we're", "now", "still", "yet", "also", "again", "after", "called",
     "named", "titled", "someone", "somebody", "jemand", "jemanden", "jemandem",
+    "next", "last", "nachste", "nachsten", "nachstes", "letzte", "letzten", "letztes",
     "been", "were", "has", "have", "had", "will", "would", "could", "there's", "what's", "isn't",
 })
 # fmt: on
@@ -405,7 +406,7 @@ class SearchIndex:
             for word in self._resolve(raw, names):
                 key = self._key(word)
                 readings = self.words.verbs.get(word, {})
-                if not readings and key in self.words.verbs and len(word) <= len(key):
+                if not readings and key in self.words.verbs and key.startswith(word):
                     readings = self.words.verbs[key]  # a clipped verb ("delet"), not an inflected one ("recorded")
                 if not readings and word in self.verb_idf:
                     readings = {word: 1.0}
