@@ -54,6 +54,7 @@ _LEAN = 2.0  # × a verb a request implies without saying it ("Max is sick" → 
 _MISMATCH = 0.6  # × the score of a tool whose verbs are none the request asks for
 _VERB_BONUS = 2.5  # + when one of the tool's verbs is one the request asks for (× how sure both sides are)
 _DESCRIBED = 0.8  # how much the verb a tool's title or description begins with counts, against its name's
+_PARTICIPLE = 0.6  # how much a past participle leans to its verb ("the meeting is cancelled")
 _LATER = 0.6  # how much a later word that says what to do counts, against the first one
 _NAME_BONUS = 3.0  # × the share of the tool name's nouns the request names and of the request the name covers
 # English particles that may stand apart from their verb ("call the meeting off"): a two-word phrase of
@@ -295,8 +296,10 @@ class SearchIndex:
         from rapidfuzz.distance import OSA
 
         limit = 1 if len(word) <= 8 else 2
-        found = process.extractOne(word, self._spellings, scorer=OSA.distance, score_cutoff=limit)
-        return found[0] if found else None
+        found = process.extract(word, self._spellings, scorer=OSA.distance, score_cutoff=limit, limit=None)
+        # The fewest typos; then the same first letter (asign → assign, not sign); then the word table first.
+        found.sort(key=lambda hit: (hit[1], hit[0][0] != word[0], hit[2]))
+        return found[0][0] if found else None
 
     def _part(self, word: str) -> str | None:
         """The longest known end (the German compound's head: Kundenverwaltung → …) or else beginning."""
@@ -365,6 +368,27 @@ class SearchIndex:
                         return [*words[:i], verb, *words[i + 1 : -1]]
         return words
 
+    def _participle(self, word: str) -> dict[str, float]:
+        """The verb readings of a past participle: cancelled, postponed, abgesagt, gelöscht, verschoben."""
+        german, _ = _stemmers()
+        bases: list[str] = []
+        if word.endswith("ed"):
+            bases += [word[:-2], word[:-1], word[:-3]]  # postponed, moved, cancelled
+        for particle in ("", *_PARTICLES_DE):
+            rest = word[len(particle) :] if word.startswith(particle) else ""
+            if rest.startswith("ge") and rest.endswith(("t", "en")) and len(rest) > 4:
+                stem = rest[2:-1] if rest.endswith("t") else rest[2:-2]
+                bases += [particle + stem + "en", particle + stem + "n"]  # abgesagt, gelöscht, angenommen
+        if word.startswith(("ver", "be", "er", "ent", "zer")) and word.endswith(("t", "en")):
+            bases += [word[:-1] + "en", word]  # verschickt, verschoben
+        for base in bases:
+            if base in self.words.verbs:
+                return self.words.verbs[base]
+            verb = self._verbs_de.get(german.stemWord(base)) if not word.endswith("ed") else None
+            if verb:
+                return self.words.verbs[verb]
+        return {}
+
     def _text(self, query: str) -> str:
         """The request folded, clause by clause (" | " between), names as "someone", phrases replaced."""
         persons = self._persons(query)
@@ -410,6 +434,10 @@ class SearchIndex:
                     readings = self.words.verbs[key]  # a clipped verb ("delet"), not an inflected one ("recorded")
                 if not readings and word in self.verb_idf:
                     readings = {word: 1.0}
+                if not readings and key is None:
+                    # A past participle states what happened and leans to recording it ("is cancelled").
+                    for verb, weight in self._participle(word).items():
+                        lean[verb] = max(lean.get(verb, 0.0), weight * _PARTICIPLE)
                 # The first word that says what to do is the request's verb; later ones say less.
                 later = _LATER if said else 1.0
                 said = said or bool(readings)
