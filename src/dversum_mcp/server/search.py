@@ -55,6 +55,7 @@ _MISMATCH = 0.6  # × the score of a tool whose verbs are none the request asks 
 _VERB_BONUS = 2.5  # + when one of the tool's verbs is one the request asks for (× how sure both sides are)
 _DESCRIBED = 0.8  # how much the verb a tool's title or description begins with counts, against its name's
 _PARTICIPLE = 0.6  # how much a past participle leans to its verb ("the meeting is cancelled")
+_ASKED = 0.6  # how much a question mark asks for list_… and get_…
 _LATER = 0.6  # how much a later word that says what to do counts, against the first one
 _NAME_BONUS = 3.0  # × the share of the tool name's nouns the request names and of the request the name covers
 # English particles that may stand apart from their verb ("call the meeting off"): a two-word phrase of
@@ -335,7 +336,7 @@ class SearchIndex:
             word = re.sub(r"['’]s$", "", word)
             if not re.fullmatch(r"[A-ZÄÖÜ][a-zäöüß]+(?:['’]s)?", original) or word in _STOP:
                 continue
-            if self._key(word) is not None or word in self._phrase_words:
+            if self._key(word) is not None or word in self._phrase_words or word in self.words.leading:
                 continue
             if english and i:
                 if not (set(self._tok(word)) & self._named):
@@ -416,6 +417,8 @@ class SearchIndex:
         lean: dict[str, float] = {}
         first = text.split()[0] if text.split() else ""
         verbs.update(self.words.leading.get(first, {}))
+        if query.rstrip().endswith("?") and not verbs:  # a question asks to read
+            verbs.update({"list": _ASKED, "get": _ASKED})
         said = False  # whether a word said what to do yet
         english = _english(text.split())
         number = 0
@@ -455,7 +458,9 @@ class SearchIndex:
                         number -= 1
                     elif set(token) & self.heads:
                         number += 1
-                if not is_verb:
+                # A word that only leans to a verb ("moved", "should") is no search term either.
+                leans_only = bool(meanings) and all(m.startswith("@") for m in meanings)
+                if not is_verb and not leans_only:
                     add(word, min(own, default=1.0))
                 for meaning, strength in meanings.items():
                     if meaning.startswith("@"):
