@@ -112,6 +112,7 @@ class SearchWords:
     words: dict[str, dict[str, float]]
     verbs: dict[str, dict[str, float]]
     leading: dict[str, dict[str, float]]
+    attributes: dict[str, dict[str, float]]
     forms: dict[str, str]
 
     @classmethod
@@ -133,6 +134,7 @@ class SearchWords:
             words=weighted(data.get("words", {})),
             verbs=weighted(data.get("verbs", {})),
             leading=weighted(data.get("leading", {})),
+            attributes=weighted(data.get("attributes", {})),
             forms={_fold(k): v for k, v in data.get("forms", {}).items()},
         )
 
@@ -369,6 +371,20 @@ class SearchIndex:
                         return [*words[:i], verb, *words[i + 1 : -1]]
         return words
 
+    def _names_field(self, words: list[str], names: set[str]) -> bool:
+        """Whether the words name a field of a thing (a title, Adresse, the price), not a thing a tool is about
+        (a task, Rechnung) nor something unknown (a website)."""
+        found = False
+        for word in words:
+            if word in names or not self._known(word):
+                return False  # no typo corrections here: a new shop is no new show
+            meanings = self.words.words.get(self._key(word) or "", {})
+            tokens = set(self._tok(word)) | {t for m in meanings for t in self._tok(m)}
+            if tokens & self.heads:
+                return False
+            found = found or bool(tokens & self.idf.keys())
+        return found
+
     def _participle(self, word: str) -> dict[str, float]:
         """The verb readings of a past participle: cancelled, postponed, abgesagt, gelöscht, verschoben."""
         german, _ = _stemmers()
@@ -427,12 +443,15 @@ class SearchIndex:
             for part in self._tok(term):
                 terms[part] = max(terms.get(part, 0.0), weight)
 
-        for raw in text.replace("-", " ").split():
+        sequence = text.replace("-", " ").split()
+        for at, raw in enumerate(sequence):
             if raw in _STOP or raw.isdigit() or raw == "|":
                 continue
             for word in self._resolve(raw, names):
                 key = self._key(word)
                 readings = self.words.verbs.get(word, {})
+                if word in self.words.attributes and self._names_field(sequence[at + 1 : at + 2], names):
+                    readings = self.words.attributes[word]  # a new title changes a page, a new page is made
                 if not readings and key in self.words.verbs and key.startswith(word):
                     readings = self.words.verbs[key]  # a clipped verb ("delet"), not an inflected one ("recorded")
                 if not readings and word in self.verb_idf:
