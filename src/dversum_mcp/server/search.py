@@ -41,7 +41,7 @@ _STOP = frozenset({
     "es", "er", "sie", "wir", "uns", "unser", "noch", "schon", "diese", "dieser", "diesen", "nach", "bei",
     "so", "just", "up", "its", "it's", "i'm", "we're", "now", "still", "yet", "also", "again", "after", "called",
     "named", "titled", "someone", "somebody", "jemand", "jemanden", "jemandem",
-    "next", "last", "nachste", "nachsten", "nachstes", "letzte", "letzten", "letztes",
+    "not", "nicht", "next", "last", "nachste", "nachsten", "nachstes", "letzte", "letzten", "letztes",
     "been", "were", "has", "have", "had", "will", "would", "could", "there's", "what's", "isn't",
 })
 # fmt: on
@@ -444,6 +444,10 @@ class SearchIndex:
                 terms[part] = max(terms.get(part, 0.0), weight)
 
         sequence = text.replace("-", " ").split()
+        # English requests that begin with things ("quotes that were turned down", "tasks assigned to Max")
+        # ask to list them; what follows says which.
+        content = [w for w in sequence if w not in _STOP and w != "|"]
+        listing = english and bool(content) and content[0] != _stem(content[0]) and _stem(content[0]) in self.heads
         for at, raw in enumerate(sequence):
             if raw in _STOP or raw.isdigit() or raw == "|":
                 continue
@@ -486,6 +490,8 @@ class SearchIndex:
                         lean[meaning[1:]] = max(lean.get(meaning[1:], 0.0), strength)
                     elif meaning not in token:
                         add(meaning, strength)
+        if listing:
+            verbs = {**{v: w * _LATER for v, w in verbs.items()}, "list": 1.0}
         return _Reading(terms, verbs, lean, number)
 
     # ---- ranking -------------------------------------------------------------------------------------------------
