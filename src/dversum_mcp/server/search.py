@@ -113,6 +113,7 @@ class SearchWords:
     verbs: dict[str, dict[str, float]]
     leading: dict[str, dict[str, float]]
     attributes: dict[str, dict[str, float]]
+    plain: frozenset[str]
     forms: dict[str, str]
 
     @classmethod
@@ -135,6 +136,7 @@ class SearchWords:
             verbs=weighted(data.get("verbs", {})),
             leading=weighted(data.get("leading", {})),
             attributes=weighted(data.get("attributes", {})),
+            plain=frozenset(_fold(w) for w in data.get("plain", {}).get("words", [])),
             forms={_fold(k): v for k, v in data.get("forms", {}).items()},
         )
 
@@ -243,7 +245,8 @@ class SearchIndex:
             self._phrases.append((re.compile(rf"(?<![\w']){pattern}s?(?![\w'])"), meaning))
             if len(parts) == 2 and parts[1] in _PARTICLES_EN and parts[0] not in _STOP:
                 verb, particle = (re.escape(w) for w in parts)
-                gap = rf"(?<![\w']){verb}((?: [^ |]+){{1,3}}) {particle}(?![\w'])"
+                # Up to three words between, or any number when the particle ends the clause.
+                gap = rf"(?<![\w']){verb}((?: [^ |]+){{1,3}}|(?: [^ |]+)+(?= {particle}(?: \||$))) {particle}(?![\w'])"
                 self._gapped.append((re.compile(gap), meaning))
         self._built = True
 
@@ -293,7 +296,7 @@ class SearchIndex:
 
     def _correct(self, word: str) -> str | None:
         """The closest known word within one typo (≤ 5 letters) or two (longer), if any."""
-        if len(word) < 4 or any(c.isdigit() for c in word):
+        if len(word) < 4 or any(c.isdigit() for c in word) or word in self.words.plain:
             return None
         from rapidfuzz import process
         from rapidfuzz.distance import OSA
