@@ -45,6 +45,14 @@ _STOP = frozenset({
     "been", "were", "has", "have", "had", "will", "would", "could", "there's", "what's", "isn't",
 })
 # fmt: on
+# Words before a noun: what follows one is no verb ("the email address", "my schedule", "der Entwurf").
+# fmt: off
+_DETERMINERS = frozenset({
+    "the", "a", "an", "my", "our", "your", "their", "its", "this", "that", "these", "those", "der", "die", "das",
+    "den", "dem", "des", "ein", "eine", "einen", "einem", "einer", "mein", "meine", "meinen", "unser", "unsere",
+    "unseren", "dein", "deine",
+})
+# fmt: on
 # Function words that tell an English request from a German one (for reading capitalized words as names).
 _ENGLISH = frozenset({"the", "to", "on", "is", "a", "an", "for", "of", "my", "me", "i", "and", "with", "in", "this"})
 _GERMAN = frozenset({"der", "die", "das", "den", "dem", "ein", "eine", "einen", "und", "fur", "mit", "ist", "ich"})
@@ -463,7 +471,12 @@ class SearchIndex:
                     readings = self.words.verbs[key]  # a clipped verb ("delet"), not an inflected one ("recorded")
                 if not readings and word in self.verb_idf:
                     readings = {word: 1.0}
-                if not readings and key is None:
+                if not said and not readings and key in self.words.verbs and word.endswith("ing"):
+                    if word not in self.idf:  # we're ending …, sending … (not "booking", which names a thing)
+                        readings = self.words.verbs[key]
+                if at and sequence[at - 1] in _DETERMINERS and word not in self.words.attributes:
+                    readings = {}  # after an article a verb's word is a noun: the email address, my schedule
+                if not readings and not self.words.words.get(key or ""):
                     # A past participle states what happened and leans to recording it ("is cancelled").
                     for verb, weight in self._participle(word).items():
                         lean[verb] = max(lean.get(verb, 0.0), weight * _PARTICIPLE)
