@@ -471,9 +471,10 @@ class SearchIndex:
                     readings = self.words.verbs[key]  # a clipped verb ("delet"), not an inflected one ("recorded")
                 if not readings and word in self.verb_idf:
                     readings = {word: 1.0}
-                if not said and not readings and key in self.words.verbs and word.endswith("ing"):
-                    if word not in self.idf:  # we're ending …, sending … (not "booking", which names a thing)
-                        readings = self.words.verbs[key]
+                # A first -ing form says what to do: we're ending …, sending … (not "booking", a thing's name).
+                gerund = word.endswith("ing") and word not in self.idf
+                if not said and not readings and key in self.words.verbs and gerund:
+                    readings = self.words.verbs[key]
                 if at and sequence[at - 1] in _DETERMINERS and word not in self.words.attributes:
                     readings = {}  # after an article a verb's word is a noun: the email address, my schedule
                 if not readings and not self.words.words.get(key or ""):
