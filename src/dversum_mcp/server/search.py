@@ -41,6 +41,9 @@ _STOP = frozenset({
     "es", "er", "sie", "wir", "uns", "unser", "noch", "schon", "diese", "dieser", "diesen", "nach", "bei",
     "so", "just", "up", "its", "it's", "i'm", "we're", "now", "still", "yet", "also", "again", "after", "called",
     "named", "titled", "someone", "somebody", "jemand", "jemanden", "jemandem",
+    "gonna", "wanna", "gotta", "lemme", "weekend", "wochenende", "january", "february", "march", "april", "may",
+    "june", "july", "august", "september", "october", "november", "december", "januar", "februar", "märz", "mai",
+    "juni", "juli", "oktober", "dezember",
     "not", "nicht", "next", "last", "nachste", "nachsten", "nachstes", "letzte", "letzten", "letztes",
     "been", "were", "has", "have", "had", "will", "would", "could", "there's", "what's", "isn't",
 })
