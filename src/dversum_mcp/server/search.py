@@ -71,7 +71,7 @@ _LATER = 0.6  # how much a later word that says what to do counts, against the f
 _NAME_BONUS = 3.0  # × the share of the tool name's nouns the request names and of the request the name covers
 # English particles that may stand apart from their verb ("call the meeting off"): a two-word phrase of
 # the word table ending in one also matches with up to three words between (within one clause).
-_PARTICLES_EN = frozenset({"off", "out", "down", "up", "over", "back", "away", "in", "on"})
+_PARTICLES_EN = frozenset({"off", "out", "down", "up", "over", "back", "away", "in", "on", "again"})
 # German separable particles: at the end of a clause they belong to its verb ("trag … ein" → eintragen).
 # fmt: off
 _PARTICLES_DE = (
@@ -528,6 +528,7 @@ class SearchIndex:
         if reading.number and "list" in verbs and "get" in verbs:
             # Reading one thing is get_…, reading many is list_… ("the invoice" / "invoices").
             low, high = sorted((verbs["list"], verbs["get"]))
+            low = min(low, high * 0.8)
             verbs = {**verbs, "get": high, "list": low} if reading.number > 0 else {**verbs, "list": high, "get": low}
         scored: list[tuple[GeneratedTool, float]] = []
         for doc in self.docs:
