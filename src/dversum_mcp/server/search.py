@@ -246,19 +246,21 @@ class SearchIndex:
         # Phrases, longest first; "someone" in a phrase stands for a person's name or a pronoun. A two-word
         # phrase ending in an English particle also matches around up to three words ("call the meeting off").
         person = "(?:" + "|".join(_PERSONS) + ")"
-        self._phrases: list[tuple[re.Pattern[str], str]] = []
-        self._gapped: list[tuple[re.Pattern[str], str]] = []
+        self._phrases: list[tuple[str, re.Pattern[str], str]] = []  # (a word it has, pattern, meaning)
+        self._gapped: list[tuple[str, re.Pattern[str], str]] = []
         for phrase, meaning in sorted(words.phrases.items(), key=lambda item: -len(item[0].split())):
             parts = phrase.split()
             pattern = " ".join(person if w == _SOMEONE else re.escape(w) for w in parts)
             if parts[0] == _SOMEONE:  # a person who does or is something begins the clause
                 pattern = rf"(?:(?<=^)|(?<=\| )){pattern}"
-            self._phrases.append((re.compile(rf"(?<![\w']){pattern}s?(?![\w'])"), meaning))
+            anchor = max((w for w in parts if w != _SOMEONE), key=len)
+            self._phrases.append((anchor, re.compile(rf"(?<![\w']){pattern}s?(?![\w'])"), meaning))
             if len(parts) == 2 and parts[1] in _PARTICLES_EN and parts[0] not in _STOP:
                 verb, particle = (re.escape(w) for w in parts)
                 # Up to three words between, or any number when the particle ends the clause.
                 gap = rf"(?<![\w']){verb}((?: [^ |]+){{1,3}}|(?: [^ |]+)+(?= {particle}(?: \||$))) {particle}(?![\w'])"
-                self._gapped.append((re.compile(gap), meaning))
+                self._gapped.append((parts[1], re.compile(gap), meaning))
+        self._key_of: dict[str, str | None] = {}  # request words already looked up by their stems
         self._built = True
 
     def _tok(self, text: str) -> list[str]:
@@ -279,8 +281,12 @@ class SearchIndex:
         """The word table's key for a request word: as written, else by its German or English stem."""
         if word in self._keys:
             return word
-        german, english = _stemmers()
-        return self._de.get(german.stemWord(word)) or self._en.get(english.stemWord(word))
+        if word not in self._key_of:
+            if len(self._key_of) > 20_000:  # bounded: requests bring any words
+                self._key_of.clear()
+            german, english = _stemmers()
+            self._key_of[word] = self._de.get(german.stemWord(word)) or self._en.get(english.stemWord(word))
+        return self._key_of[word]
 
     def _known(self, word: str) -> bool:
         token = self._tok(word)
@@ -432,10 +438,12 @@ class SearchIndex:
         text = " | ".join(clauses)
         text = re.sub(r"n['’]t\b", " not", text)
         text = re.sub(r"['’](?:s|m|re|ll|ve|d)\b", "", text)
-        for pattern, meaning in self._phrases:
-            text = pattern.sub(meaning, text)
-        for pattern, meaning in self._gapped:
-            text = pattern.sub(rf"{meaning}\1", text)  # meanings are plain words
+        for anchor, pattern, meaning in self._phrases:
+            if anchor in text:  # a quick look before the regular expression
+                text = pattern.sub(meaning, text)
+        for anchor, pattern, meaning in self._gapped:
+            if anchor in text:
+                text = pattern.sub(rf"{meaning}\1", text)  # meanings are plain words
         return text
 
     def _read(self, query: str) -> _Reading:
