@@ -125,6 +125,7 @@ class SearchWords:
     leading: dict[str, dict[str, float]]
     attributes: dict[str, dict[str, float]]
     plain: frozenset[str]
+    stems: dict[str, str]
     forms: dict[str, str]
 
     @classmethod
@@ -148,6 +149,7 @@ class SearchWords:
             leading=weighted(data.get("leading", {})),
             attributes=weighted(data.get("attributes", {})),
             plain=frozenset(_fold(w) for w in data.get("plain", {}).get("words", [])),
+            stems={_fold(k): _fold(v) for k, v in data.get("stems", {}).items()},
             forms={_fold(k): v for k, v in data.get("forms", {}).items()},
         )
 
@@ -379,16 +381,15 @@ class SearchIndex:
         for i, word in enumerate(words[:-1]):
             if word in _STOP or len(word) < 2:
                 continue
-            for end in _ENDINGS:
-                base = word[: len(word) - len(end)] if end else word
-                if not word.endswith(end) or len(base) < 2:
-                    continue
+            bases = [word[: len(word) - len(end)] for end in _ENDINGS if word.endswith(end)]
+            bases += [self.words.stems[word]] if word in self.words.stems else []  # nimm → nehm
+            for base in (b for b in bases if len(b) >= 2):
                 joined = particle + base
                 for infinitive in (joined + "en", joined + "n", joined):
                     verb = infinitive if infinitive in self.words.verbs else None
                     verb = verb or self._verbs_de.get(german.stemWord(infinitive))
-                    if verb:
-                        return [*words[:i], verb, *words[i + 1 : -1]]
+                    if verb:  # the verb takes the particle's place: "die Aufgabe wieder aufmachen"
+                        return [*words[:i], *words[i + 1 : -1], verb]
         return words
 
     def _names_field(self, words: list[str], names: set[str]) -> bool:
