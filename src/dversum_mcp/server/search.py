@@ -461,6 +461,8 @@ class SearchIndex:
         said = False  # whether a word said what to do yet
         english = _english(text.split())
         number = 0
+        named: set[str] = set()  # the things a tool is about that the request names
+        implied: dict[str, float] = {}  # … and those its words only imply
 
         def add(term: str, weight: float) -> None:
             for part in self._tok(term):
@@ -514,11 +516,20 @@ class SearchIndex:
                 leans_only = bool(meanings) and all(m.startswith("@") for m in meanings)
                 if not is_verb and not leans_only:
                     add(word, min(own, default=1.0))
+                named.update(set(token) & self.heads)
                 for meaning, strength in meanings.items():
                     if meaning.startswith("@"):
                         lean[meaning[1:]] = max(lean.get(meaning[1:], 0.0), strength)
+                    elif meaning.startswith("~"):
+                        implied[meaning[1:]] = max(implied.get(meaning[1:], 0.0), strength)
                     elif meaning not in token:
                         add(meaning, strength)
+                        named.update(set(self._tok(meaning)) & self.heads)
+        # A thing a word only implies ("running" → timer) counts when the request names no other thing
+        # ("which contracts are running" is about contracts).
+        for meaning, strength in implied.items():
+            if not named - set(self._tok(meaning)):
+                add(meaning, strength)
         if listing:
             verbs = {**{v: w * _LATER for v, w in verbs.items()}, "list": 1.0}
         return _Reading(terms, verbs, lean, number)
