@@ -59,9 +59,9 @@ def test_held_out_requests_find_their_tool(index: SearchIndex) -> None:
     ranks = _ranks(index, rows)
     first = sum(r == 1 for r in ranks.values()) / len(rows)
     top3 = sum(r <= 3 for r in ranks.values()) / len(rows)
-    misses = {q: r for q, r in ranks.items() if r > 3}
+    # Only the scores: a held-out request must not be read while tuning, so a failure does not name any.
     assert first >= HELD_OUT_TOP1, (first, top3)
-    assert top3 >= HELD_OUT_TOP3, misses
+    assert top3 >= HELD_OUT_TOP3, (first, top3)
 
 
 def test_tuning_requests_find_their_tool(index: SearchIndex) -> None:

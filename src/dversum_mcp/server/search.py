@@ -253,12 +253,16 @@ class SearchIndex:
         for phrase, meaning in sorted(words.phrases.items(), key=lambda item: -len(item[0].split())):
             parts = phrase.split()
             pattern = " ".join(person if w == _SOMEONE else re.escape(w) for w in parts)
+            if len(parts) == 2 and parts[1] in _PARTICLES_EN and parts[0] not in _STOP:
+                # The verb of a phrasal verb as it is inflected: switched off, calls off, ticking off.
+                pattern = rf"{re.escape(parts[0])}(?:s|es|ed|d|ing)? {re.escape(parts[1])}"
             if parts[0] == _SOMEONE:  # a person who does or is something begins the clause
                 pattern = rf"(?:(?<=^)|(?<=\| )){pattern}"
             anchor = max((w for w in parts if w != _SOMEONE), key=len)
             self._phrases.append((anchor, re.compile(rf"(?<![\w']){pattern}s?(?![\w'])"), meaning))
             if len(parts) == 2 and parts[1] in _PARTICLES_EN and parts[0] not in _STOP:
                 verb, particle = (re.escape(w) for w in parts)
+                verb += "(?:s|es|ed|d|ing)?"
                 # Up to three words between, or any number when the particle ends the clause.
                 gap = rf"(?<![\w']){verb}((?: [^ |]+){{1,3}}|(?: [^ |]+)+(?= {particle}(?: \||$))) {particle}(?![\w'])"
                 self._gapped.append((parts[1], re.compile(gap), meaning))
