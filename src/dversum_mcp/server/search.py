@@ -1,13 +1,20 @@
 """The ranker behind `search_tools`: BM25 over the tool table plus the search words of `_search.toml`.
 
-A request is read word by word. Each word is looked up in the word table (as written, then by its
-German and English Snowball stems), else taken as a word of the tool table, else split as a German
-compound (Zahlungseingang → Zahlung + Eingang), else corrected by one or two typos against every
-known word (rapidfuzz). Words that say what to do (send, anlegen, stop…) choose the tool's verb;
-the others are search terms. A tool's score is BM25 over its name (×3), title (×2), description,
-parameter names, short enums and toolset, plus a bonus for the share of its name's nouns the
-request names and one for its verb. When nothing scores, the tool names closest in spelling answer,
-so a request with any word that resembles a tool never comes back empty.
+A request is first read clause by clause: a German particle that ends a clause joins its verb ("trag
+… ein" → eintragen), a person's name becomes "someone" for the phrases ("put Anna on this ticket"),
+and phrases are replaced by what they mean, an English phrasal verb also across the words between
+("call the meeting off"). Then word by word: each word is looked up in the word table (as written,
+then by its German and English Snowball stems), else taken as a word of the tool table, else split
+as a German compound (Zahlungseingang → Zahlung + Eingang), else corrected by one or two typos
+against every known word (rapidfuzz; common words are no typos). Words that say what to do (send,
+anlegen, stop…) choose the tool's verb, unless an article makes them a noun ("the email address");
+the others are search terms. A past participle leans to its verb ("is cancelled"), "new" before a
+field reads as a change ("a new title"), a noun's number chooses get_ or list_ ("the invoice",
+"invoices"), and a thing a word only implies ("running" → timer) counts when no other is named.
+A tool's score is BM25 over its name (×3), title (×2), description, parameter names, short enums
+and toolset, plus a bonus for the share of its name's nouns the request names and one for its verb.
+When nothing scores, the tool names closest in spelling answer, so a request with any word that
+resembles a tool never comes back empty.
 
 The index is built at the first search, so starting the server costs nothing.
 """
