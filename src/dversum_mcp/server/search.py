@@ -27,7 +27,7 @@ import tomllib
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -177,6 +177,8 @@ class _Doc:
     terms: Counter[str]
     length: int
     spelling: str
+    # What its description says it does besides its name: "Cancel a sent invoice…" → {"cancel": ("invoice",)}.
+    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -239,6 +241,11 @@ class SearchIndex:
         self.verb_idf = {v: math.log(1 + n / c) for v, c in verbs.items()}
         self.name_nouns = {noun for d in self.docs for noun in d.nouns}
         self.heads = {d.nouns[-1] for d in self.docs if d.nouns}  # what a tool is about: invoice, event…
+        for doc in self.docs:  # the things the description's own verb acts on ("Cancel a sent invoice")
+            clause = re.split(r"[;:(.]", doc.tool.spec.description, maxsplit=1)[0]
+            objects = tuple(t for t in self._tok(clause) if t in self.heads and t not in doc.nouns)
+            if objects:
+                doc.aliases = {v: objects for v in doc.verbs if v != doc.verb}
         # Stems of the word table's keys, for "Rechnungen" → rechnung and "sends" → send.
         german, english = _stemmers()
         self._keys = {**dict.fromkeys(words.verbs), **dict.fromkeys(words.words)}
@@ -578,9 +585,12 @@ class SearchIndex:
             elif explicit:
                 score *= _MISMATCH
             if score > 0 and doc.nouns:
-                named = sum(terms.get(n, 0.0) for n in doc.nouns) / len(doc.nouns)
-                covered = sum(w for t, w in terms.items() if t in doc.nouns) / total
-                score += _NAME_BONUS * (named + covered) / 2
+                bonus = 0.0
+                for nouns in (doc.nouns, *(o for v, o in doc.aliases.items() if verbs.get(v))):
+                    named = sum(terms.get(n, 0.0) for n in nouns) / len(nouns)
+                    covered = sum(w for t, w in terms.items() if t in nouns) / total
+                    bonus = max(bonus, _NAME_BONUS * (named + covered) / 2)
+                score += bonus
             if score > 0:
                 scored.append((doc.tool, score))
         if not scored:
