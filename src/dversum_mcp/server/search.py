@@ -74,6 +74,7 @@ _VERB_BONUS = 2.5  # + when one of the tool's verbs is one the request asks for 
 _DESCRIBED = 0.8  # how much the verb a tool's title or description begins with counts, against its name's
 _PARTICIPLE = 0.6  # how much a past participle leans to its verb ("the meeting is cancelled")
 _ASKED = 0.6  # how much a question mark asks for list_… and get_…
+_SOLE = 0.5  # the weight of the things a verb that only one tool does implies
 _LATER = 0.6  # how much a later word that says what to do counts, against the first one
 _NAME_BONUS = 3.0  # × the share of the tool name's nouns the request names and of the request the name covers
 # English particles that may stand apart from their verb ("call the meeting off"): a two-word phrase of
@@ -239,6 +240,7 @@ class SearchIndex:
             doc.verbs = {v: w for v, w in doc.verbs.items() if any(v == d.verb for d in self.docs)}
         verbs = Counter(d.verb for d in self.docs)
         self.verb_idf = {v: math.log(1 + n / c) for v, c in verbs.items()}
+        self._sole = {d.verb: d.nouns for d in self.docs if verbs[d.verb] == 1}  # assign → (task,)
         self.name_nouns = {noun for d in self.docs for noun in d.nouns}
         self.heads = {d.nouns[-1] for d in self.docs if d.nouns}  # what a tool is about: invoice, event…
         for doc in self.docs:  # the things the description's own verb acts on ("Cancel a sent invoice")
@@ -548,6 +550,11 @@ class SearchIndex:
         for meaning, strength in implied.items():
             if not named - set(self._tok(meaning)):
                 add(meaning, strength)
+        # A verb only one tool does names that tool's things too ("Lisa soll das Logo machen" → assign a task).
+        for verb, weight in verbs.items():
+            if weight >= 1.0 and verb in self._sole:
+                for noun in self._sole[verb]:
+                    terms.setdefault(noun, _SOLE)
         if listing:
             verbs = {**{v: w * _LATER for v, w in verbs.items()}, "list": 1.0}
         return _Reading(terms, verbs, lean, number)
