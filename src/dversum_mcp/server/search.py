@@ -66,6 +66,7 @@ _DETERMINERS = frozenset({
 # Function words that tell an English request from a German one (for reading capitalized words as names).
 _ENGLISH = frozenset({"the", "to", "on", "is", "a", "an", "for", "of", "my", "me", "i", "and", "with", "in", "this"})
 _GERMAN = frozenset({"der", "die", "das", "den", "dem", "ein", "eine", "einen", "und", "fur", "mit", "ist", "ich"})
+_LONGEST = 40  # letters of the longest word worth splitting or correcting
 _LINKS = ("", "s", "es", "n", "en", "e")  # German linking elements between compound parts
 _B = 0.4  # BM25 length normalization: low, since parameter names make write tools' texts long
 _LEAN = 2.0  # × a verb a request implies without saying it ("Max is sick" → create), against a said one
@@ -359,8 +360,8 @@ class SearchIndex:
 
     def _resolve(self, word: str, names: set[str]) -> list[str]:
         """The request word as known words: itself, its compound parts, its typo correction, or a known part."""
-        if word in _STOP or self._known(word):
-            return [word]
+        if word in _STOP or len(word) > _LONGEST or self._known(word):
+            return [word]  # a word longer than any German compound is no word to split or correct
         parts = self._split(word)
         if parts:
             return parts
