@@ -479,7 +479,7 @@ class SearchIndex:
         verbs.update(self.words.leading.get(first, {}))
         if query.rstrip().endswith("?") and not verbs:  # a question asks to read
             verbs.update({"list": _ASKED, "get": _ASKED})
-        said = False  # whether a word said what to do yet
+        said = len(verbs) > 1  # whether a word said what to do yet (a question word did: "when does it end")
         english = _english(text.split())
         number = 0
         named: set[str] = set()  # the things a tool is about that the request names
