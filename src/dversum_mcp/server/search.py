@@ -427,6 +427,19 @@ class SearchIndex:
             found = found or bool(tokens & self.idf.keys())
         return found
 
+    def _qualified(self, sequence: list[str], at: int) -> list[str]:
+        """The word an adjective qualifies: the next one ("a new title"), or at the end of a clause the
+        noun it is said of ("the title is wrong")."""
+        after = sequence[at + 1 : at + 2]
+        if after and after != ["|"]:
+            return after
+        for word in reversed(sequence[:at]):
+            if word == "|":
+                break
+            if word not in _STOP and not self.words.verbs.get(self._key(word) or "") and word not in self.verb_idf:
+                return [word]
+        return []
+
     def _participle(self, word: str) -> dict[str, float]:
         """The verb readings of a past participle: cancelled, postponed, abgesagt, gelöscht, verschoben."""
         german, _ = _stemmers()
@@ -500,7 +513,7 @@ class SearchIndex:
             for word in self._resolve(raw, names):
                 key = self._key(word)
                 readings = self.words.verbs.get(word, {})
-                if word in self.words.attributes and self._names_field(sequence[at + 1 : at + 2], names):
+                if word in self.words.attributes and self._names_field(self._qualified(sequence, at), names):
                     readings = self.words.attributes[word]  # a new title changes a page, a new page is made
                 if not readings and key in self.words.verbs and key.startswith(word):
                     readings = self.words.verbs[key]  # a clipped verb ("delet"), not an inflected one ("recorded")
