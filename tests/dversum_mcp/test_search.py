@@ -97,6 +97,10 @@ def test_tuning_requests_find_their_tool(index: SearchIndex) -> None:
         ("the standup is cancelled", "delete_calendar_event"),  # a participle leans to its verb
         ("asign the ticket to Max", "assign_task"),  # typo ties: same first letter (not "sign")
         ("Rechnungen vom März", "list_invoices"),  # a month says when (März is no typo of "mark")
+        ("when does the SEO contract end", "get_contract"),  # after a question word "end" asks less
+        ("Jonas soll die Website machen", "assign_task"),  # a verb only one tool does names its things
+        ("the quote we sent last week needs a new price", "update_quote"),
+        ("the Slack webhook is switched off", "update_webhook"),  # a phrasal verb as inflected
     ],
 )
 def test_words_are_read_through_stems_compounds_and_typos(index: SearchIndex, query: str, wanted: str) -> None:
