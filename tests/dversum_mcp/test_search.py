@@ -19,9 +19,9 @@ from dversum_mcp.server.search import SearchIndex, SearchWords
 from dversum_mcp.tools.registry import Registry
 
 EVAL = Path(__file__).parents[1] / "fixtures" / "search_eval.jsonl"
-HELD_OUT_TOP1 = 0.82  # measured: 106 of 128 (82.8 %)
+HELD_OUT_TOP1 = 0.87  # measured: 113 of 128 (88.3 %)
 HELD_OUT_TOP3 = 0.96  # measured: 123 of 128 (96.1 %)
-TUNE_TOP1 = 0.93  # measured: 287 of 307 (93.5 %)
+TUNE_TOP1 = 0.88  # measured: 665 of 747 (89.0 %; the 440 rows added last were harder)
 
 
 def _rows() -> list[dict[str, Any]]:
@@ -59,9 +59,9 @@ def test_held_out_requests_find_their_tool(index: SearchIndex) -> None:
     ranks = _ranks(index, rows)
     first = sum(r == 1 for r in ranks.values()) / len(rows)
     top3 = sum(r <= 3 for r in ranks.values()) / len(rows)
-    misses = {q: r for q, r in ranks.items() if r > 3}
+    # Only the scores: a held-out request must not be read while tuning, so a failure does not name any.
     assert first >= HELD_OUT_TOP1, (first, top3)
-    assert top3 >= HELD_OUT_TOP3, misses
+    assert top3 >= HELD_OUT_TOP3, (first, top3)
 
 
 def test_tuning_requests_find_their_tool(index: SearchIndex) -> None:
@@ -84,6 +84,23 @@ def test_tuning_requests_find_their_tool(index: SearchIndex) -> None:
         ("stop sharing the file", "revoke_share_link"),  # shares "stop" with stop_timer
         ("Max is sick tomorrow", "create_absence"),  # a state, not an action
         ("who's out next week", "list_absences"),
+        # Each of these ranked another tool first before the reading they name (seen failing):
+        ("put Jonas on the invoice task", "assign_task"),  # a person's name in a phrase ("put someone on")
+        ("Jonas is off next Monday", "create_absence"),  # … and as the clause's subject
+        ("call the Thursday workshop off", "delete_calendar_event"),  # particle apart from its verb
+        ("take the share link for the brochure down", "revoke_share_link"),  # … across a long object
+        ("tick the SEO task off", "toggle_task_done"),
+        ("Lad das Logo hoch", "upload_file"),  # German separable verb: hochladen
+        ("Sag das Meeting am Freitag ab", "delete_calendar_event"),  # absagen
+        ("show me the contract with ATAS", "get_contract"),  # one thing: get_…
+        ("give the project a new name", "update_project"),  # a new field changes the thing
+        ("the standup is cancelled", "delete_calendar_event"),  # a participle leans to its verb
+        ("asign the ticket to Max", "assign_task"),  # typo ties: same first letter (not "sign")
+        ("Rechnungen vom März", "list_invoices"),  # a month says when (März is no typo of "mark")
+        ("when does the SEO contract end", "get_contract"),  # after a question word "end" asks less
+        ("Jonas soll die Website machen", "assign_task"),  # a verb only one tool does names its things
+        ("the quote we sent last week needs a new price", "update_quote"),
+        ("the Slack webhook is switched off", "update_webhook"),  # a phrasal verb as inflected
     ],
 )
 def test_words_are_read_through_stems_compounds_and_typos(index: SearchIndex, query: str, wanted: str) -> None:
@@ -123,7 +140,7 @@ def test_the_search_words_speak_the_tables_language(index: SearchIndex) -> None:
             else:
                 unknown += [f"{key} → {t}" for t in index.tokens(meaning) if t not in index.idf]
     assert not unknown, unknown
-    for table in (words.verbs, words.leading):
+    for table in (words.verbs, words.leading, words.attributes):
         for key, readings in table.items():
             assert set(readings) <= verbs, (key, readings)
     for phrase, meaning in words.phrases.items():

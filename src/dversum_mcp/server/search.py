@@ -1,13 +1,20 @@
 """The ranker behind `search_tools`: BM25 over the tool table plus the search words of `_search.toml`.
 
-A request is read word by word. Each word is looked up in the word table (as written, then by its
-German and English Snowball stems), else taken as a word of the tool table, else split as a German
-compound (Zahlungseingang → Zahlung + Eingang), else corrected by one or two typos against every
-known word (rapidfuzz). Words that say what to do (send, anlegen, stop…) choose the tool's verb;
-the others are search terms. A tool's score is BM25 over its name (×3), title (×2), description,
-parameter names, short enums and toolset, plus a bonus for the share of its name's nouns the
-request names and one for its verb. When nothing scores, the tool names closest in spelling answer,
-so a request with any word that resembles a tool never comes back empty.
+A request is first read clause by clause: a German particle that ends a clause joins its verb ("trag
+… ein" → eintragen), a person's name becomes "someone" for the phrases ("put Anna on this ticket"),
+and phrases are replaced by what they mean, an English phrasal verb also across the words between
+("call the meeting off"). Then word by word: each word is looked up in the word table (as written,
+then by its German and English Snowball stems), else taken as a word of the tool table, else split
+as a German compound (Zahlungseingang → Zahlung + Eingang), else corrected by one or two typos
+against every known word (rapidfuzz; common words are no typos). Words that say what to do (send,
+anlegen, stop…) choose the tool's verb, unless an article makes them a noun ("the email address");
+the others are search terms. A past participle leans to its verb ("is cancelled"), "new" before a
+field reads as a change ("a new title"), a noun's number chooses get_ or list_ ("the invoice",
+"invoices"), and a thing a word only implies ("running" → timer) counts when no other is named.
+A tool's score is BM25 over its name (×3), title (×2), description, parameter names, short enums
+and toolset, plus a bonus for the share of its name's nouns the request names and one for its verb.
+When nothing scores, the tool names closest in spelling answer, so a request with any word that
+resembles a tool never comes back empty.
 
 The index is built at the first search, so starting the server costs nothing.
 """
@@ -20,7 +27,7 @@ import tomllib
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -40,18 +47,50 @@ _STOP = frozenset({
     "mein", "meinen", "am", "im", "auf", "bitte", "wie", "was", "ist", "sind", "habe", "hat", "wird", "wurde",
     "es", "er", "sie", "wir", "uns", "unser", "noch", "schon", "diese", "dieser", "diesen", "nach", "bei",
     "so", "just", "up", "its", "it's", "i'm", "we're", "now", "still", "yet", "also", "again", "after", "called",
-    "named", "titled",
+    "named", "titled", "someone", "somebody", "jemand", "jemanden", "jemandem",
+    "gonna", "wanna", "gotta", "lemme", "weekend", "wochenende", "january", "february", "march", "april", "may",
+    "june", "july", "august", "september", "october", "november", "december", "januar", "februar", "märz", "mai",
+    "juni", "juli", "oktober", "dezember",
+    "not", "nicht", "next", "last", "nachste", "nachsten", "nachstes", "letzte", "letzten", "letztes",
     "been", "were", "has", "have", "had", "will", "would", "could", "there's", "what's", "isn't",
 })
 # fmt: on
+# Words before a noun: what follows one is no verb ("the email address", "my schedule", "der Entwurf").
+# fmt: off
+_DETERMINERS = frozenset({
+    "the", "a", "an", "my", "our", "your", "their", "its", "this", "that", "these", "those", "der", "die", "das",
+    "den", "dem", "des", "ein", "eine", "einen", "einem", "einer", "mein", "meine", "meinen", "unser", "unsere",
+    "unseren", "dein", "deine",
+})
+# fmt: on
+# Function words that tell an English request from a German one (for reading capitalized words as names).
+_ENGLISH = frozenset({"the", "to", "on", "is", "a", "an", "for", "of", "my", "me", "i", "and", "with", "in", "this"})
+_GERMAN = frozenset({"der", "die", "das", "den", "dem", "ein", "eine", "einen", "und", "fur", "mit", "ist", "ich"})
+_LONGEST = 40  # letters of the longest word worth splitting or correcting
 _LINKS = ("", "s", "es", "n", "en", "e")  # German linking elements between compound parts
 _B = 0.4  # BM25 length normalization: low, since parameter names make write tools' texts long
 _LEAN = 2.0  # × a verb a request implies without saying it ("Max is sick" → create), against a said one
 _MISMATCH = 0.6  # × the score of a tool whose verbs are none the request asks for
 _VERB_BONUS = 2.5  # + when one of the tool's verbs is one the request asks for (× how sure both sides are)
 _DESCRIBED = 0.8  # how much the verb a tool's title or description begins with counts, against its name's
+_PARTICIPLE = 0.6  # how much a past participle leans to its verb ("the meeting is cancelled")
+_ASKED = 0.6  # how much a question mark asks for list_… and get_…
+_SOLE = 0.5  # the weight of the things a verb that only one tool does implies
 _LATER = 0.6  # how much a later word that says what to do counts, against the first one
 _NAME_BONUS = 3.0  # × the share of the tool name's nouns the request names and of the request the name covers
+# English particles that may stand apart from their verb ("call the meeting off"): a two-word phrase of
+# the word table ending in one also matches with up to three words between (within one clause).
+_PARTICLES_EN = frozenset({"off", "out", "down", "up", "over", "back", "away", "in", "on", "again"})
+# German separable particles: at the end of a clause they belong to its verb ("trag … ein" → eintragen).
+# fmt: off
+_PARTICLES_DE = (
+    "zuruck", "zusammen", "weiter", "runter", "heraus", "herunter", "hoch", "raus", "rein", "fest", "nach", "auf",
+    "aus", "ein", "los", "mit", "weg", "vor", "ab", "an", "um", "zu",
+)
+# fmt: on
+_ENDINGS = ("est", "st", "et", "t", "e", "")  # what a German finite verb adds to its stem (trägt → trag)
+_SOMEONE = "someone"  # a person's name in a request, and what a phrase of the word table writes for one
+_PERSONS = ("someone", "somebody", "him", "her", "them", "me", "jemand", "jemanden", "jemandem")
 _PAGING = frozenset({"page", "per_page", "all_pages"})  # on every list tool: not what a tool is about
 _ENUM_MAX = 12  # index enum values of short enums (status: overdue …); long ones are noise
 
@@ -60,6 +99,14 @@ def _fold(text: str) -> str:
     """Lower case, ß → ss, accents and umlauts to their base letter (überfällig → uberfallig)."""
     text = text.lower().replace("ß", "ss")
     return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+
+
+_STOP = frozenset(_fold(w) for w in _STOP)  # requests are folded before they meet it (für → fur)
+
+
+def _english(words: list[str]) -> bool:
+    """Whether folded request words are more English than German (by their function words)."""
+    return sum(w in _ENGLISH for w in words) > sum(w in _GERMAN for w in words)
 
 
 def _stem(word: str) -> str:
@@ -85,6 +132,9 @@ class SearchWords:
     words: dict[str, dict[str, float]]
     verbs: dict[str, dict[str, float]]
     leading: dict[str, dict[str, float]]
+    attributes: dict[str, dict[str, float]]
+    plain: frozenset[str]
+    stems: dict[str, str]
     forms: dict[str, str]
 
     @classmethod
@@ -106,6 +156,9 @@ class SearchWords:
             words=weighted(data.get("words", {})),
             verbs=weighted(data.get("verbs", {})),
             leading=weighted(data.get("leading", {})),
+            attributes=weighted(data.get("attributes", {})),
+            plain=frozenset(_fold(w) for w in data.get("plain", {}).get("words", [])),
+            stems={_fold(k): _fold(v) for k, v in data.get("stems", {}).items()},
             forms={_fold(k): v for k, v in data.get("forms", {}).items()},
         )
 
@@ -126,6 +179,8 @@ class _Doc:
     terms: Counter[str]
     length: int
     spelling: str
+    # What its description says it does besides its name: "Cancel a sent invoice…" → {"cancel": ("invoice",)}.
+    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -135,6 +190,7 @@ class _Reading:
     terms: dict[str, float]
     verbs: dict[str, float]
     lean: dict[str, float]
+    number: int = 0  # > 0: the things a tool names come singular ("the invoice"), < 0: plural ("invoices")
 
 
 class SearchIndex:
@@ -185,7 +241,14 @@ class SearchIndex:
             doc.verbs = {v: w for v, w in doc.verbs.items() if any(v == d.verb for d in self.docs)}
         verbs = Counter(d.verb for d in self.docs)
         self.verb_idf = {v: math.log(1 + n / c) for v, c in verbs.items()}
+        self._sole = {d.verb: d.nouns for d in self.docs if verbs[d.verb] == 1}  # assign → (task,)
         self.name_nouns = {noun for d in self.docs for noun in d.nouns}
+        self.heads = {d.nouns[-1] for d in self.docs if d.nouns}  # what a tool is about: invoice, event…
+        for doc in self.docs:  # the things the description's own verb acts on ("Cancel a sent invoice")
+            clause = re.split(r"[;:(.]", doc.tool.spec.description, maxsplit=1)[0]
+            objects = tuple(t for t in self._tok(clause) if t in self.heads and t not in doc.nouns)
+            if objects:
+                doc.aliases = {v: objects for v in doc.verbs if v != doc.verb}
         # Stems of the word table's keys, for "Rechnungen" → rechnung and "sends" → send.
         german, english = _stemmers()
         self._keys = {**dict.fromkeys(words.verbs), **dict.fromkeys(words.words)}
@@ -196,6 +259,31 @@ class SearchIndex:
             self._en.setdefault(english.stemWord(key), key)
         # Everything a typo may be corrected to: the word table, then the table's own words.
         self._spellings = list(self._keys) + [w for w, _ in raw_words.most_common() if w not in self._keys]
+        self._verbs_de = {german.stemWord(key): key for key in words.verbs}
+        self._phrase_words = {w for phrase in words.phrases for w in phrase.split()}
+        self._named = {t for d in self.docs for t in self._tok(f"{d.tool.spec.name} {d.tool.spec.title}")}
+        # Phrases, longest first; "someone" in a phrase stands for a person's name or a pronoun. A two-word
+        # phrase ending in an English particle also matches around up to three words ("call the meeting off").
+        person = "(?:" + "|".join(_PERSONS) + ")"
+        self._phrases: list[tuple[str, re.Pattern[str], str]] = []  # (a word it has, pattern, meaning)
+        self._gapped: list[tuple[str, re.Pattern[str], str]] = []
+        for phrase, meaning in sorted(words.phrases.items(), key=lambda item: -len(item[0].split())):
+            parts = phrase.split()
+            pattern = " ".join(person if w == _SOMEONE else re.escape(w) for w in parts)
+            if len(parts) == 2 and parts[1] in _PARTICLES_EN and parts[0] not in _STOP:
+                # The verb of a phrasal verb as it is inflected: switched off, calls off, ticking off.
+                pattern = rf"{re.escape(parts[0])}(?:s|es|ed|d|ing)? {re.escape(parts[1])}"
+            if parts[0] == _SOMEONE:  # a person who does or is something begins the clause
+                pattern = rf"(?:(?<=^)|(?<=\| )){pattern}"
+            anchor = max((w for w in parts if w != _SOMEONE), key=len)
+            self._phrases.append((anchor, re.compile(rf"(?<![\w']){pattern}s?(?![\w'])"), meaning))
+            if len(parts) == 2 and parts[1] in _PARTICLES_EN and parts[0] not in _STOP:
+                verb, particle = (re.escape(w) for w in parts)
+                verb += "(?:s|es|ed|d|ing)?"
+                # Up to three words between, or any number when the particle ends the clause.
+                gap = rf"(?<![\w']){verb}((?: [^ |]+){{1,3}}|(?: [^ |]+)+(?= {particle}(?: \||$))) {particle}(?![\w'])"
+                self._gapped.append((parts[1], re.compile(gap), meaning))
+        self._key_of: dict[str, str | None] = {}  # request words already looked up by their stems
         self._built = True
 
     def _tok(self, text: str) -> list[str]:
@@ -216,8 +304,12 @@ class SearchIndex:
         """The word table's key for a request word: as written, else by its German or English stem."""
         if word in self._keys:
             return word
-        german, english = _stemmers()
-        return self._de.get(german.stemWord(word)) or self._en.get(english.stemWord(word))
+        if word not in self._key_of:
+            if len(self._key_of) > 20_000:  # bounded: requests bring any words
+                self._key_of.clear()
+            german, english = _stemmers()
+            self._key_of[word] = self._de.get(german.stemWord(word)) or self._en.get(english.stemWord(word))
+        return self._key_of[word]
 
     def _known(self, word: str) -> bool:
         token = self._tok(word)
@@ -244,14 +336,16 @@ class SearchIndex:
 
     def _correct(self, word: str) -> str | None:
         """The closest known word within one typo (≤ 5 letters) or two (longer), if any."""
-        if len(word) < 4 or any(c.isdigit() for c in word):
+        if len(word) < 4 or any(c.isdigit() for c in word) or word in self.words.plain:
             return None
         from rapidfuzz import process
         from rapidfuzz.distance import OSA
 
         limit = 1 if len(word) <= 8 else 2
-        found = process.extractOne(word, self._spellings, scorer=OSA.distance, score_cutoff=limit)
-        return found[0] if found else None
+        found = process.extract(word, self._spellings, scorer=OSA.distance, score_cutoff=limit, limit=None)
+        # The fewest typos; then the same first letter (asign → assign, not sign); then the word table first.
+        found.sort(key=lambda hit: (hit[1], hit[0][0] != word[0], hit[2]))
+        return found[0][0] if found else None
 
     def _part(self, word: str) -> str | None:
         """The longest known end (the German compound's head: Kundenverwaltung → …) or else beginning."""
@@ -266,8 +360,8 @@ class SearchIndex:
 
     def _resolve(self, word: str, names: set[str]) -> list[str]:
         """The request word as known words: itself, its compound parts, its typo correction, or a known part."""
-        if word in _STOP or self._known(word):
-            return [word]
+        if word in _STOP or len(word) > _LONGEST or self._known(word):
+            return [word]  # a word longer than any German compound is no word to split or correct
         parts = self._split(word)
         if parts:
             return parts
@@ -275,35 +369,166 @@ class SearchIndex:
         part = None if fixed or word in names else self._part(word)
         return [fixed or part or word]
 
+    def _persons(self, query: str) -> set[str]:
+        """Words of the request that name a person: capitalized, and in English inside a sentence and no word
+        of the tool names or the word table; in German (where nouns are capitalized too) also no known word,
+        compound or typo of a noun."""
+        words = re.findall(_WORD.pattern, query, re.IGNORECASE)
+        folded = [_fold(w) for w in words]
+        english = _english(folded)
+        persons: set[str] = set()
+        for i, (original, word) in enumerate(zip(words, folded, strict=True)):
+            word = re.sub(r"['’]s$", "", word)
+            if not re.fullmatch(r"[A-ZÄÖÜ][a-zäöüß]+(?:['’]s)?", original) or word in _STOP:
+                continue
+            if self._key(word) is not None or word in self._phrase_words or word in self.words.leading:
+                continue
+            if english and i:
+                if not (set(self._tok(word)) & self._named):
+                    persons.add(word)
+                continue
+            resolved = self._resolve(word, set())
+            if all(not self._known(w) or w in self.words.verbs or w in self.verb_idf for w in resolved):
+                persons.add(word)
+        return persons
+
+    def _separable(self, words: list[str]) -> list[str]:
+        """A German clause whose last word is a verb's particle, with the particle joined to its verb
+        ("trag den Urlaub ein" → eintragen den Urlaub), when the joined verb is one of the word table."""
+        if len(words) < 2 or words[-1] not in _PARTICLES_DE:
+            return words
+        german, _ = _stemmers()
+        particle = words[-1]
+        for i, word in enumerate(words[:-1]):
+            if word in _STOP or len(word) < 2:
+                continue
+            bases = [word[: len(word) - len(end)] for end in _ENDINGS if word.endswith(end)]
+            bases += [self.words.stems[word]] if word in self.words.stems else []  # nimm → nehm
+            for base in (b for b in bases if len(b) >= 2):
+                joined = particle + base
+                for infinitive in (joined + "en", joined + "n", joined):
+                    verb = infinitive if infinitive in self.words.verbs else None
+                    verb = verb or self._verbs_de.get(german.stemWord(infinitive))
+                    if verb:  # the verb takes the particle's place: "die Aufgabe wieder aufmachen"
+                        return [*words[:i], *words[i + 1 : -1], verb]
+        return words
+
+    def _names_field(self, words: list[str], names: set[str]) -> bool:
+        """Whether the words name a field of a thing (a title, Adresse, the price), not a thing a tool is about
+        (a task, Rechnung) nor something unknown (a website)."""
+        found = False
+        for word in words:
+            if word in names or not self._known(word):
+                return False  # no typo corrections here: a new shop is no new show
+            meanings = self.words.words.get(self._key(word) or "", {})
+            tokens = set(self._tok(word)) | {t for m in meanings for t in self._tok(m)}
+            if tokens & self.heads:
+                return False
+            found = found or bool(tokens & self.idf.keys())
+        return found
+
+    def _qualified(self, sequence: list[str], at: int) -> list[str]:
+        """The word an adjective qualifies: the next one ("a new title"), or at the end of a clause the
+        noun it is said of ("the title is wrong")."""
+        after = sequence[at + 1 : at + 2]
+        if after and after != ["|"]:
+            return after
+        for word in reversed(sequence[:at]):
+            if word == "|":
+                break
+            if word not in _STOP and not self.words.verbs.get(self._key(word) or "") and word not in self.verb_idf:
+                return [word]
+        return []
+
+    def _participle(self, word: str) -> dict[str, float]:
+        """The verb readings of a past participle: cancelled, postponed, abgesagt, gelöscht, verschoben."""
+        german, _ = _stemmers()
+        bases: list[str] = []
+        if word.endswith("ed"):
+            bases += [word[:-2], word[:-1], word[:-3]]  # postponed, moved, cancelled
+        for particle in ("", *_PARTICLES_DE):
+            rest = word[len(particle) :] if word.startswith(particle) else ""
+            if rest.startswith("ge") and rest.endswith(("t", "en")) and len(rest) > 4:
+                stem = rest[2:-1] if rest.endswith("t") else rest[2:-2]
+                bases += [particle + stem + "en", particle + stem + "n"]  # abgesagt, gelöscht, angenommen
+        if word.startswith(("ver", "be", "er", "ent", "zer")) and word.endswith(("t", "en")):
+            bases += [word[:-1] + "en", word]  # verschickt, verschoben
+        for base in bases:
+            if base in self.words.verbs:
+                return self.words.verbs[base]
+            verb = self._verbs_de.get(german.stemWord(base)) if not word.endswith("ed") else None
+            if verb:
+                return self.words.verbs[verb]
+        return {}
+
+    def _text(self, query: str) -> str:
+        """The request folded, clause by clause (" | " between), names as "someone", phrases replaced."""
+        persons = self._persons(query)
+        clauses: list[str] = []
+        for clause in re.split(r"[,;:!?()]+|\.(?!\d)|\s[-–]\s", _fold(query).replace("_", " ")):
+            words = self._separable(_WORD.findall(clause))
+            words = [_SOMEONE if re.sub(r"['’]s$", "", w) in persons else w for w in words]
+            if words:
+                clauses.append(" ".join(words))
+        text = " | ".join(clauses)
+        text = re.sub(r"n['’]t\b", " not", text)
+        text = re.sub(r"['’](?:s|m|re|ll|ve|d)\b", "", text)
+        for anchor, pattern, meaning in self._phrases:
+            if anchor in text:  # a quick look before the regular expression
+                text = pattern.sub(meaning, text)
+        for anchor, pattern, meaning in self._gapped:
+            if anchor in text:
+                text = pattern.sub(rf"{meaning}\1", text)  # meanings are plain words
+        return text
+
     def _read(self, query: str) -> _Reading:
         # Names (ATAS, RE-2026-0001) are not typos of a tool word.
         names = {_fold(w) for w in re.findall(r"\b(?:[A-ZÄÖÜ]{2,}|\w*\d\w*)\b", query)}
-        text = " ".join(_WORD.findall(_fold(query).replace("_", " ")))
-        text = re.sub(r"n['’]t\b", " not", text)
-        text = re.sub(r"['’](?:s|m|re|ll|ve|d)\b", "", text)
-        for phrase, meaning in self.words.phrases.items():
-            text = re.sub(rf"(?<![\w']){re.escape(phrase)}s?(?![\w'])", meaning, text)
+        text = self._text(query)
         terms: dict[str, float] = {}
         verbs: dict[str, float] = {}
         lean: dict[str, float] = {}
         first = text.split()[0] if text.split() else ""
         verbs.update(self.words.leading.get(first, {}))
-        said = False  # whether a word said what to do yet
+        if query.rstrip().endswith("?") and not verbs:  # a question asks to read
+            verbs.update({"list": _ASKED, "get": _ASKED})
+        said = len(verbs) > 1  # whether a word said what to do yet (a question word did: "when does it end")
+        english = _english(text.split())
+        number = 0
+        named: set[str] = set()  # the things a tool is about that the request names
+        implied: dict[str, float] = {}  # … and those its words only imply
 
         def add(term: str, weight: float) -> None:
             for part in self._tok(term):
                 terms[part] = max(terms.get(part, 0.0), weight)
 
-        for raw in text.replace("-", " ").split():
-            if raw in _STOP or raw.isdigit():
+        sequence = text.replace("-", " ").split()
+        # English requests that begin with things ("quotes that were turned down", "tasks assigned to Max")
+        # ask to list them; what follows says which.
+        content = [w for w in sequence if w not in _STOP and w != "|"]
+        listing = english and bool(content) and content[0] != _stem(content[0]) and _stem(content[0]) in self.heads
+        for at, raw in enumerate(sequence):
+            if raw in _STOP or raw.isdigit() or raw == "|":
                 continue
             for word in self._resolve(raw, names):
                 key = self._key(word)
                 readings = self.words.verbs.get(word, {})
-                if not readings and key in self.words.verbs and len(word) <= len(key):
+                if word in self.words.attributes and self._names_field(self._qualified(sequence, at), names):
+                    readings = self.words.attributes[word]  # a new title changes a page, a new page is made
+                if not readings and key in self.words.verbs and key.startswith(word):
                     readings = self.words.verbs[key]  # a clipped verb ("delet"), not an inflected one ("recorded")
                 if not readings and word in self.verb_idf:
                     readings = {word: 1.0}
+                # A first -ing form says what to do: we're ending …, sending … (not "booking", a thing's name).
+                gerund = word.endswith("ing") and word not in self.idf
+                if not said and not readings and key in self.words.verbs and gerund:
+                    readings = self.words.verbs[key]
+                if at and sequence[at - 1] in _DETERMINERS and word not in self.words.attributes:
+                    readings = {}  # after an article a verb's word is a noun: the email address, my schedule
+                if not readings and not self.words.words.get(key or ""):
+                    # A past participle states what happened and leans to recording it ("is cancelled").
+                    for verb, weight in self._participle(word).items():
+                        lean[verb] = max(lean.get(verb, 0.0), weight * _PARTICIPLE)
                 # The first word that says what to do is the request's verb; later ones say less.
                 later = _LATER if said else 1.0
                 said = said or bool(readings)
@@ -314,14 +539,39 @@ class SearchIndex:
                 # A word that only says what to do is no search term ("move the meeting" is no move_task).
                 is_verb = bool(readings) and not (set(token) & self.name_nouns) and not meanings
                 own = [meanings[t] for t in token if t in meanings]
-                if not is_verb:
+                # An English noun says its number: a tool's own noun ("the invoice", "invoices") or a plural
+                # meaning one ("bills"); collective words ("the team", "my calendar") say nothing.
+                if english and not readings and raw == word and (set(token) & self.heads or meanings):
+                    if _stem(raw) != raw and (set(token) | set(meanings)) & self.heads:
+                        number -= 1
+                    elif set(token) & self.heads:
+                        number += 1
+                # A word that only leans to a verb ("moved", "should") is no search term either.
+                leans_only = bool(meanings) and all(m.startswith("@") for m in meanings)
+                if not is_verb and not leans_only:
                     add(word, min(own, default=1.0))
+                named.update(set(token) & self.heads)
                 for meaning, strength in meanings.items():
                     if meaning.startswith("@"):
                         lean[meaning[1:]] = max(lean.get(meaning[1:], 0.0), strength)
+                    elif meaning.startswith("~"):
+                        implied[meaning[1:]] = max(implied.get(meaning[1:], 0.0), strength)
                     elif meaning not in token:
                         add(meaning, strength)
-        return _Reading(terms, verbs, lean)
+                        named.update(set(self._tok(meaning)) & self.heads)
+        # A thing a word only implies ("running" → timer) counts when the request names no other thing
+        # ("which contracts are running" is about contracts).
+        for meaning, strength in implied.items():
+            if not named - set(self._tok(meaning)):
+                add(meaning, strength)
+        # A verb only one tool does names that tool's things too ("Lisa soll das Logo machen" → assign a task).
+        for verb, weight in verbs.items():
+            if weight >= 1.0 and verb in self._sole:
+                for noun in self._sole[verb]:
+                    terms.setdefault(noun, _SOLE)
+        if listing:
+            verbs = {**{v: w * _LATER for v, w in verbs.items()}, "list": 1.0}
+        return _Reading(terms, verbs, lean, number)
 
     # ---- ranking -------------------------------------------------------------------------------------------------
     def search(self, query: str, allowed: set[str] | None = None, limit: int = 5) -> list[tuple[GeneratedTool, float]]:
@@ -334,6 +584,11 @@ class SearchIndex:
         # A request without a verb leans to what its words suggest ("Max is sick" → create), else a
         # little to list_… and get_… ("my calendar tomorrow").
         verbs = reading.verbs or {v: w * _LEAN for v, w in reading.lean.items()} or {"list": 0.5, "get": 0.3}
+        if reading.number and "list" in verbs and "get" in verbs:
+            # Reading one thing is get_…, reading many is list_… ("the invoice" / "invoices").
+            low, high = sorted((verbs["list"], verbs["get"]))
+            low = min(low, high * 0.8)
+            verbs = {**verbs, "get": high, "list": low} if reading.number > 0 else {**verbs, "list": high, "get": low}
         scored: list[tuple[GeneratedTool, float]] = []
         for doc in self.docs:
             if allowed is not None and doc.tool.spec.name not in allowed:
@@ -351,9 +606,12 @@ class SearchIndex:
             elif explicit:
                 score *= _MISMATCH
             if score > 0 and doc.nouns:
-                named = sum(terms.get(n, 0.0) for n in doc.nouns) / len(doc.nouns)
-                covered = sum(w for t, w in terms.items() if t in doc.nouns) / total
-                score += _NAME_BONUS * (named + covered) / 2
+                bonus = 0.0
+                for nouns in (doc.nouns, *(o for v, o in doc.aliases.items() if verbs.get(v))):
+                    named = sum(terms.get(n, 0.0) for n in nouns) / len(nouns)
+                    covered = sum(w for t, w in terms.items() if t in nouns) / total
+                    bonus = max(bonus, _NAME_BONUS * (named + covered) / 2)
+                score += bonus
             if score > 0:
                 scored.append((doc.tool, score))
         if not scored:
