@@ -178,6 +178,11 @@ class Registry:
         except DversumError as exc:
             exc.hint = _field_hint(spec, exc, arguments) or exc.hint
             raise
+        except OverflowError:  # date arithmetic on an argument (a day, an instant, a duration) left the calendar
+            raise ArgumentError(
+                "a date, time or duration is out of range",
+                hint="Use dates between the years 0002 and 9998 and durations under a year.",
+            ) from None
         if outcome.binary is not None:
             outcome = await save_binary(call, outcome)
         if outcome.window is None and call.local.get("cursor"):

@@ -1,8 +1,9 @@
 """`summarize_time`: a timesheet computed from listed time entries (all pages, with progress).
 
 Totals per Berlin calendar day, project, task and billable/non-billable for a window; a
-running timer counts up to now. Entries are clipped to the window and split at Berlin
-midnights with zoneinfo, so days across a DST switch have their real 23 or 25 hours.
+running timer counts up to now, also one started days before the window (a timer left running
+over the weekend), which the start-based list filter alone would miss. Entries are clipped to
+the window and split at Berlin midnights with zoneinfo, so days across a DST switch have their real 23 or 25 hours.
 Seconds are exact; hours are rounded only for display.
 """
 
@@ -15,8 +16,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dversum_mcp.api.calls import Call, Outcome
-from dversum_mcp.api.errors import ArgumentError
-from dversum_mcp.api.hooks.timers import format_duration, parse_instant, to_utc_z
+from dversum_mcp.api.errors import ApiError, ArgumentError
+from dversum_mcp.api.hooks.timers import _running, format_duration, parse_instant, to_utc_z
 
 __all__ = ["BERLIN", "split_by_day", "summarize_entries", "summarize_time"]
 
@@ -101,6 +102,20 @@ def summarize_entries(
     }
 
 
+async def _running_before(call: Call, listed_from: str, filters: dict[str, Any]) -> dict[str, Any] | None:
+    """The current user's running timer if it started before the listed window (so the list has not
+    got it) and fits the filters; None otherwise or when the API has no running-timer endpoint."""
+    try:
+        entry = await _running(call)
+    except ApiError:
+        return None
+    if entry is None or entry.get("ended_at") or str(entry.get("started_at", "")) >= listed_from:
+        return None
+    if any(entry.get(k) != v for k, v in filters.items()):
+        return None
+    return entry
+
+
 def _hours(row: dict[str, Any]) -> dict[str, Any]:
     seconds = row["seconds"]
     return {
@@ -131,6 +146,9 @@ async def summarize_time(call: Call, now: Callable[[], datetime] = lambda: datet
         if not chunk or len(entries) >= total:
             break
         page += 1
+    running = await _running_before(call, query["from"], base)
+    if running is not None and all(e.get("id") != running.get("id") for e in entries):
+        entries.append(running)
     summary = summarize_entries(entries, start, end, now())
     warnings = (
         ["More than 5,000 entries: the summary is partial; narrow the window."] if len(entries) >= _MAX_ENTRIES else []
