@@ -171,3 +171,137 @@ async def test_a_timer_left_running_for_days_is_in_todays_timesheet(harness: Har
             "summarize_time", {"from": str(today), "to": str(today), "project_id": other["id"]}
         )
         assert structured(elsewhere)["entries_counted"] == 0
+
+
+# ---- cursors: the item a cursor names is deleted -------------------------------------------------
+# Before: a walk whose last shown item was deleted while another entry was added (a colleague fixes a
+# wrong entry: delete, then log it again) skipped the next item: the cursor named only the deleted
+# item, and the fallback guessed the position from the unchanged total. Here with 1 and 2 deleted.
+@pytest.mark.parametrize("deleted", [1, 2])
+async def test_a_walk_goes_on_after_the_items_shown_when_the_last_of_them_is_deleted(
+    harness: Harness, deleted: int
+) -> None:
+    async with harness.mcp() as client:
+        client_id = await _client_with_quote(harness, client)
+        project = structured(await client.call_tool("create_project", {"name": "Relaunch", "client_id": client_id}))
+
+        async def log(day: datetime) -> str:
+            args = {"project_id": project["id"], "started_at": day.strftime("%Y-%m-%dT%H:%M:%SZ"), "duration": "1h"}
+            result = await client.call_tool("create_time_entry", args)
+            assert not result.is_error, result.content
+            return str(structured(result)["id"])
+
+        first = datetime(2026, 3, 2, 8, tzinfo=UTC)
+        present = [await log(first + timedelta(days=i)) for i in range(15)]
+        later = first + timedelta(days=100)
+        seen: list[str] = []
+        gone: set[str] = set()
+        args: dict[str, Any] = {"per_page": 4}
+        for _ in range(20):
+            data = structured(await client.call_tool("list_time_entries", args))
+            shown = [e["id"] for e in data["time_entries"]]
+            seen += shown
+            if "next_cursor" not in data:
+                break
+            for entry_id in shown[-deleted:]:
+                result = await client.call_tool("delete_time_entry", {"time_entry_id": entry_id})
+                assert not result.is_error, result.content
+                gone.add(entry_id)
+            for _ in range(deleted):
+                later += timedelta(days=1)
+                await log(later)  # logged again, at the end of the list
+            args = {"cursor": data["next_cursor"]}
+        repeated = {i for i in seen if seen.count(i) > 1}
+        assert not repeated, f"{len(repeated)} entries shown twice"
+        skipped = [i for i in present if i not in seen and i not in gone]
+        assert not skipped, f"{len(skipped)} of the entries present from the start were skipped"
+
+
+# ---- long pages: cut at a block boundary, never mid-character -----------------------------------
+# Before: a code block with blank lines (functions, as code has them) that ran past the budget was
+# cut at a blank line inside it, so the rest began mid-code without its fence (its "# Schritt"
+# comments then read as headings); flags (two regional indicators), accents sent as combining marks
+# and ZWJ emoji were cut between their code points, so one part ended in half a flag.
+def _pieces(kind: str, shift: int) -> str:
+    lead = "x" * shift + " "
+    if kind == "flags":
+        return lead + "🇩🇪🇦🇹🇨🇭" * 7000
+    if kind == "accents":
+        return lead + "e\u0301a\u0308o\u0302" * 9000
+    return lead + "👩\u200d💻👍🏽" * 7000
+
+
+def _splits_a_character(part: str, rest: str) -> bool:
+    if not part or not rest:
+        return False
+    head = rest[0]
+    regional = 0
+    for char in reversed(part):
+        if not 0x1F1E6 <= ord(char) <= 0x1F1FF:
+            break
+        regional += 1
+    return (
+        head in "\u0301\u0308\u0302\u200d" or part[-1] == "\u200d" or 0x1F3FB <= ord(head) <= 0x1F3FF or regional % 2
+    ) != 0
+
+
+async def _read_all(client: Any, page_id: str) -> list[str]:
+    parts: list[str] = []
+    args: dict[str, Any] = {"page_id": page_id}
+    for _ in range(40):
+        data = structured(await client.call_tool("get_page", args))
+        parts.append(data["content"])
+        if "next_cursor" not in data:
+            return parts
+        args = {"page_id": page_id, "cursor": data["next_cursor"]}
+    raise AssertionError("no end")
+
+
+async def test_long_pages_are_cut_between_characters_and_outside_code_blocks(harness: Harness) -> None:
+    prose = "\n\n".join(f"Absatz {i}: Wir planen den Relaunch der Website in drei Phasen." for i in range(260))
+    code = (
+        "```python\n"
+        + "\n\n".join(f"def schritt_{i}(x):\n    # Schritt {i}\n    return x" for i in range(90))
+        + "\n```"
+    )
+    texts = {"code": f"# Plan\n\n{prose}\n\n{code}\n\nEnde.\n"}
+    texts |= {f"{kind}{shift}": _pieces(kind, shift) for kind in ("flags", "accents", "emoji") for shift in (0, 1)}
+    async with harness.mcp() as client:
+        for name, text in texts.items():
+            page = structured(await client.call_tool("create_page", {"title": name, "content": text}))
+            parts = await _read_all(client, page["id"])
+            assert len(parts) > 1, f"{name}: not long enough to be cut"
+            whole = "".join(parts)
+            for i in range(len(parts) - 1):
+                assert not _splits_a_character(parts[i], parts[i + 1]), f"{name}: part {i} ends mid-character"
+            if name == "code":
+                for i, part in enumerate(parts[:-1]):
+                    assert part.count("```") % 2 == 0, f"part {i} ends inside the code block"
+                assert whole.count("```") == 2 and "def schritt_89" in whole
+
+
+# Before: a page whose text costs more JSON-escaped than raw (quotes, backslashes, short lines, tabs,
+# control characters) was cut to fit the text view only; structuredContent then went over the
+# budget and was replaced by a bare note: create_page lost the new page's id, get_page its
+# next_cursor, so a client reading structuredContent could neither name the page nor read on.
+@pytest.mark.parametrize(
+    "content",
+    ['"a\\b" ' * 12000, "x\n" * 20000, "a\tb\t" * 10000, "a\u0001" * 10000],
+    ids=["quotes", "lines", "tabs", "ctrl"],
+)
+async def test_escaped_text_keeps_the_id_and_the_cursor_in_structured_content(harness: Harness, content: str) -> None:
+    async with harness.mcp() as client:
+        created = structured(await client.call_tool("create_page", {"title": "Escapes", "content": content}))
+        assert "id" in created and created["title"] == "Escapes", created
+        args: dict[str, Any] = {"page_id": created["id"]}
+        read = 0
+        for _ in range(60):
+            data = structured(await client.call_tool("get_page", args))
+            assert data.get("id") == created["id"] and "content" in data, sorted(data)
+            read += len(data["content"])
+            if "next_cursor" not in data:
+                break
+            args = {"page_id": created["id"], "cursor": data["next_cursor"]}
+        else:
+            raise AssertionError("no end")
+        assert read > len(content) * 0.9, read  # the walk read the whole page (the sandbox may normalise)
