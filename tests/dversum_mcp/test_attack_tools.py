@@ -305,3 +305,16 @@ async def test_escaped_text_keeps_the_id_and_the_cursor_in_structured_content(ha
         else:
             raise AssertionError("no end")
         assert read > len(content) * 0.9, read  # the walk read the whole page (the sandbox may normalise)
+
+
+# ---- the under-1-€ warning quotes the line as written -------------------------------------------
+# Before: the warning turned every "." of the line's description into ",", so "Std. Support v1.2"
+# came back as "Std, Support v1,2" (only the amount is written the German way).
+async def test_the_under_one_euro_warning_keeps_the_description(harness: Harness) -> None:
+    async with harness.mcp() as client:
+        client_id = await _client_with_quote(harness, client)
+        line = {"description": "Std. Support v1.2", "quantity": 3, "unit_price_cents": 95, "tax_rate": 19}
+        result = await client.call_tool("create_invoice", {"client_id": client_id, "line_items": [line]})
+        assert not result.is_error, result.content
+        warning = structured(result)["warnings"][0]
+        assert "(Std. Support v1.2)" in warning and "0,95 €" in warning and "unit_price_cents 9500" in warning

@@ -259,8 +259,9 @@ def _price_warnings(args: Mapping[str, Any]) -> list[str]:
         price = line.get("unit_price_cents") if isinstance(line, dict) else None
         if isinstance(price, int) and 0 < price < 100:
             what = line.get("description") or f"line {i + 1}"
+            euros = f"{price / 100:.2f}".replace(".", ",")  # the amount in German notation, not the description
             out.append(
-                f"line_items[{i}] ({what}): unit price {price} cents = {price / 100:.2f} € ".replace(".", ",")
+                f"line_items[{i}] ({what}): unit price {price} cents = {euros} € "
                 + f"(under 1 €). If {price},00 € was meant, send unit_price_cents {price * 100}."
             )
     return out
