@@ -318,3 +318,28 @@ async def test_the_under_one_euro_warning_keeps_the_description(harness: Harness
         assert not result.is_error, result.content
         warning = structured(result)["warnings"][0]
         assert "(Std. Support v1.2)" in warning and "0,95 €" in warning and "unit_price_cents 9500" in warning
+
+
+# ---- the timesheet: overlapping entries ----------------------------------------------------------
+# Before: two entries of one person that overlap (a timer left running while the same hour was logged
+# by hand) were both summed into the day's total with no word about it: 4 h for a 3-hour morning.
+async def test_overlapping_entries_are_named_in_the_timesheet(harness: Harness) -> None:
+    async with harness.mcp() as client:
+        client_id = await _client_with_quote(harness, client)
+        project = structured(await client.call_tool("create_project", {"name": "Relaunch", "client_id": client_id}))
+        logged = []
+        for start, duration in (
+            ("2026-11-10T08:00:00Z", "2h"),
+            ("2026-11-10T09:00:00Z", "2h"),
+            ("2026-11-11T08:00:00Z", "1h"),
+        ):
+            args = {"project_id": project["id"], "started_at": start, "duration": duration}
+            logged.append(structured(await client.call_tool("create_time_entry", args))["id"])
+        result = await client.call_tool("summarize_time", {"from": "2026-11-10", "to": "2026-11-11"})
+        data = structured(result)
+        assert data["total"]["seconds"] == 5 * 3600  # the totals stay the sum of the entries
+        assert data["overlap_seconds"] == 3600, data
+        assert [o["entries"] for o in data["overlaps"]] == [logged[:2]]
+        assert any("overlap" in w for w in data.get("warnings", [])), data
+        alone = structured(await client.call_tool("summarize_time", {"from": "2026-11-11", "to": "2026-11-11"}))
+        assert "overlaps" not in alone and "warnings" not in alone

@@ -4,7 +4,8 @@ Totals per Berlin calendar day, project, task and billable/non-billable for a wi
 running timer counts up to now, also one started days before the window (a timer left running
 over the weekend), which the start-based list filter alone would miss. Entries are clipped to
 the window and split at Berlin midnights with zoneinfo, so days across a DST switch have their real 23 or 25 hours.
-Seconds are exact; hours are rounded only for display.
+Seconds are exact; hours are rounded only for display. Entries of one person that overlap are
+listed (`overlaps`, `overlap_seconds`) with a warning: the totals count such time twice.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from dversum_mcp.api.calls import Call, Outcome
 from dversum_mcp.api.errors import ApiError, ArgumentError
 from dversum_mcp.api.hooks.timers import _running, format_duration, parse_instant, to_utc_z
 
-__all__ = ["BERLIN", "split_by_day", "summarize_entries", "summarize_time"]
+__all__ = ["BERLIN", "find_overlaps", "split_by_day", "summarize_entries", "summarize_time"]
 
 BERLIN = ZoneInfo("Europe/Berlin")
 _MAX_ENTRIES = 5000
+_MAX_OVERLAPS = 50
 
 
 def split_by_day(start: datetime, end: datetime) -> list[tuple[str, float]]:
@@ -84,6 +86,7 @@ def summarize_entries(
             row = table.setdefault(str(key), {f"{kind}_id": key, "name": _name(entry, kind), "seconds": 0.0})
             row["seconds"] += seconds
     total = billable + non_billable
+    overlaps = find_overlaps(entries, window_start, window_end, now)
 
     def rows(table: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         return [_hours(r) for r in sorted(table.values(), key=lambda r: -r["seconds"])]
@@ -99,7 +102,39 @@ def summarize_entries(
         "by_day": [_hours({"date": d, "seconds": s}) for d, s in sorted(by_day.items())],
         "by_project": rows(by_project),
         "by_task": rows(by_task),
+        **(
+            {"overlap_seconds": round(sum(o["seconds"] for o in overlaps)), "overlaps": overlaps[:_MAX_OVERLAPS]}
+            if overlaps
+            else {}
+        ),
     }
+
+
+def find_overlaps(
+    entries: list[dict[str, Any]], window_start: datetime, window_end: datetime, now: datetime
+) -> list[dict[str, Any]]:
+    """Pairs of one user's entries that overlap inside the window, with the seconds they share
+    (counted twice in the totals: a payroll total must not add them up twice)."""
+    spans: dict[str, list[tuple[datetime, datetime, str]]] = defaultdict(list)
+    for entry in entries:
+        start = parse_instant(str(entry["started_at"]), "started_at")
+        ended_at = entry.get("ended_at")
+        end = parse_instant(str(ended_at), "ended_at") if ended_at else now
+        start, end = max(start, window_start), min(end, window_end)
+        if end > start:
+            spans[str(entry.get("user_id") or "")].append((start, end, str(entry.get("id"))))
+    found: list[dict[str, Any]] = []
+    for user, items in spans.items():
+        items.sort()
+        open_spans: list[tuple[datetime, datetime, str]] = []
+        for start, end, ident in items:
+            open_spans = [s for s in open_spans if s[1] > start]
+            for _, other_end, other in open_spans:
+                shared = (min(end, other_end) - start).total_seconds()
+                row = {"entries": [other, ident], "seconds": round(shared), "display": format_duration(shared)}
+                found.append({"user_id": user, **row} if user else row)
+            open_spans.append((start, end, ident))
+    return found
 
 
 async def _running_before(call: Call, listed_from: str, filters: dict[str, Any]) -> dict[str, Any] | None:
@@ -153,4 +188,10 @@ async def summarize_time(call: Call, now: Callable[[], datetime] = lambda: datet
     warnings = (
         ["More than 5,000 entries: the summary is partial; narrow the window."] if len(entries) >= _MAX_ENTRIES else []
     )
+    if "overlaps" in summary:
+        count, shared = len(summary["overlaps"]), format_duration(summary["overlap_seconds"])
+        warnings.append(
+            f"{count} pair(s) of one person's entries overlap ({shared} in all, counted twice in the totals); "
+            "check them (overlaps lists the entry ids) and fix one of each pair with update_time_entry."
+        )
     return Outcome(summary, warnings=warnings)
