@@ -343,3 +343,52 @@ async def test_overlapping_entries_are_named_in_the_timesheet(harness: Harness) 
         assert any("overlap" in w for w in data.get("warnings", [])), data
         alone = structured(await client.call_tool("summarize_time", {"from": "2026-11-11", "to": "2026-11-11"}))
         assert "overlaps" not in alone and "warnings" not in alone
+
+
+# ---- confirmations: tools that e-mail someone outside ------------------------------------------
+# Before: book_slot ("emails guest and host") and reschedule_booking ("the guest is emailed") ran
+# without asking, also for a client that offers elicitation; a declined question could not stop them.
+class _Answers:
+    def __init__(self, action: str) -> None:
+        self.action = action
+        self.messages: list[str] = []
+
+    async def __call__(self, context: Any, params: Any) -> Any:
+        import mcp_types as types
+
+        self.messages.append(params.message)
+        content = {"confirm": True} if self.action == "accept" else None
+        return types.ElicitResult(action=self.action, content=content)  # type: ignore[arg-type]
+
+
+async def test_booking_and_rescheduling_ask_before_e_mailing_the_guest(harness: Harness) -> None:
+    async with harness.mcp(settings=Settings(token=Secret(""), confirm=False)) as plain:
+        made = await plain.call_tool("create_booking_type", {"name": "Intro", "slug": "intro", "duration_minutes": 30})
+        assert not made.is_error, made.content
+        now = datetime.now(UTC)
+        window = {"user_slug": "anna", "type_slug": "intro", "from": str(now.date() + timedelta(days=1))}
+        window["to"] = str(now.date() + timedelta(days=20))
+        days = structured(await plain.call_tool("get_booking_slots", window))["days"]
+        first, second = days[0]["utc"][0][0], days[1]["utc"][0][0]
+    guest = {"user_slug": "anna", "type_slug": "intro", "name": "Kim Gast", "email": "kim@example.org"}
+    no = _Answers("decline")
+    async with harness.mcp(elicitation_callback=no) as client:
+        refused = await client.call_tool("book_slot", guest | {"start": first})
+        assert refused.is_error and structured(refused)["error"] == "declined_by_user", refused.content
+        assert no.messages == [f"Book “Intro” at {first} for kim@example.org? The guest and the host are e-mailed."]
+        assert structured(await client.call_tool("list_bookings", {}))["total"] == 0
+        assert structured(await client.call_tool("read_sandbox_outbox", {}))["total"] == 0
+    yes = _Answers("accept")
+    async with harness.mcp(elicitation_callback=yes) as client:
+        booked = await client.call_tool("book_slot", guest | {"start": first})
+        assert not booked.is_error, booked.content
+        booking_id = structured(booked)["id"]
+        mails = structured(await client.call_tool("read_sandbox_outbox", {}))["total"]
+    no = _Answers("decline")
+    async with harness.mcp(elicitation_callback=no) as client:
+        refused = await client.call_tool("reschedule_booking", {"booking_id": booking_id, "start": second})
+        assert refused.is_error and structured(refused)["error"] == "declined_by_user", refused.content
+        assert no.messages and second in no.messages[0] and "guest is e-mailed" in no.messages[0]
+        kept = structured(await client.call_tool("get_booking", {"booking_id": booking_id}))
+        assert kept["start_time"] == first
+        assert structured(await client.call_tool("read_sandbox_outbox", {}))["total"] == mails
