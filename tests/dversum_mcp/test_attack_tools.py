@@ -392,3 +392,31 @@ async def test_booking_and_rescheduling_ask_before_e_mailing_the_guest(harness: 
         kept = structured(await client.call_tool("get_booking", {"booking_id": booking_id}))
         assert kept["start_time"] == first
         assert structured(await client.call_tool("read_sandbox_outbox", {}))["total"] == mails
+
+
+# ---- file names that lie ------------------------------------------------------------------------
+# Before: a file stored as "Rechnung\u202eFDP.exe" (shown as "RechnungEXE.PDF") was saved under that
+# name when save_as named a folder, and save_as itself could hold a newline or a bidi override.
+async def test_saved_files_get_plain_names(harness: Harness, tmp_path: Any) -> None:
+    import base64
+
+    root = tmp_path / "downloads"
+    root.mkdir()
+    settings = Settings(token=Secret(""), file_roots=(root,))
+    async with harness.mcp(settings=settings) as client:
+        content = base64.b64encode(b"%PDF-1.4 demo").decode()
+        for name in ("Rechnung\u202eFDP.exe", "Zeile\nzwei.pdf", "\u200b.."):
+            uploaded = await client.call_tool("upload_file", {"content_base64": content, "filename": name})
+            assert not uploaded.is_error, uploaded.content
+            file_id = structured(uploaded)["id"]
+            saved = await client.call_tool("download_file", {"file_id": file_id, "save_as": str(root) + "/"})
+            assert not saved.is_error, saved.content
+            written = structured(saved)["saved_to"]
+            assert not any(ord(ch) < 32 or ch in "\u202e\u200b" for ch in written), repr(written)
+            assert written.startswith(str(root) + "/") and (root / written.rsplit("/", 1)[1]).is_file()
+        for bad in ("Rechnung\u202eFDP.exe", "a\nb.pdf", "tab\there.pdf"):
+            result = await client.call_tool("download_file", {"file_id": file_id, "save_as": str(root / bad)})
+            data = structured(result)
+            assert result.is_error and data["field"] == "save_as" and "U+" in data["message"], data
+    names = sorted(p.name for p in root.iterdir())
+    assert len(names) == 3 and names[0] == "Rechnung_FDP.exe", names  # the sandbox may drop a newline itself

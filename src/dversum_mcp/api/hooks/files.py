@@ -19,6 +19,7 @@ import mimetypes
 import os
 import secrets
 import stat
+import unicodedata
 from dataclasses import replace
 from pathlib import Path
 
@@ -185,8 +186,15 @@ async def download_file(call: Call) -> Outcome:
 def _write_inside(target: str, filename: str, data: bytes, roots: list[Path], overwrite: bool) -> Path:
     """Write atomically inside an allowed folder, in a directory opened without following any
     link (see the module doc); runs in a worker thread."""
+    bad = next((ch for ch in target if _invisible(ch)), None)
+    if bad is not None:
+        raise ArgumentError(
+            f"save_as contains the control or invisible character U+{ord(bad):04X}",
+            field="save_as",
+            hint="Give a plain path; such characters hide a file's real name (e.g. a reversed extension).",
+        )
     root, parts = _beneath(target, roots, "save_as")
-    name = Path(filename).name or "download"
+    name = _plain_name(filename)
     if target.endswith(("/", os.sep)):
         dir_parts = parts
     else:
@@ -233,6 +241,19 @@ def _write_inside(target: str, filename: str, data: bytes, roots: list[Path], ov
     finally:
         os.close(dir_fd)
     return final
+
+
+def _invisible(char: str) -> bool:
+    """Control characters, line/paragraph separators and invisible format characters (bidi
+    overrides such as U+202E, zero-width spaces), which make a file name lie about itself."""
+    return unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp")
+
+
+def _plain_name(filename: str) -> str:
+    """A file name from the API (not trusted) as a plain name: no folders, no control or
+    invisible characters (each becomes `_`), never `.` or `..`."""
+    name = "".join("_" if _invisible(ch) else ch for ch in Path(filename).name).strip()
+    return name if name.strip(".") else "download"
 
 
 async def save_binary(call: Call, outcome: Outcome) -> Outcome:
