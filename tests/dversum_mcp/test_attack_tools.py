@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import anyio
+import httpx2
 import pytest
 
 from dversum_mcp.config import Secret, Settings
@@ -419,3 +421,64 @@ async def test_saved_files_get_plain_names(harness: Harness, tmp_path: Any) -> N
             assert result.is_error and data["field"] == "save_as" and "U+" in data["message"], data
     names = sorted(p.name for p in root.iterdir())
     assert len(names) == 3 and names[0] == "Rechnung_FDP.exe", names  # the sandbox may drop a newline itself
+
+
+# ---- list answers the API should never give ------------------------------------------------------
+# The API is not trusted (README, security model). Before: a total that is no count ("abc", -5)
+# crashed list_time_entries, summarize_time and show_project_board with internal_error; a page of
+# non-objects with a large total made summarize_time and show_project_board ask for page after page
+# (10,000 requests until the client's own rate limit stopped it); an answer nested 300 deep crashed
+# every list tool in rendering, 100,000 deep already in the JSON decoder.
+class _Hostile(httpx2.AsyncBaseTransport):
+    def __init__(self, inner: httpx2.AsyncBaseTransport, key: str, body: bytes) -> None:
+        self.inner, self.key, self.body, self.hits = inner, key, body, 0
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.method == "GET" and request.url.path.endswith("/" + self.key.replace("_", "-")):
+            self.hits += 1
+            return httpx2.Response(200, content=self.body, headers={"content-type": "application/json"})
+        return await self.inner.handle_async_request(request)
+
+
+def _hostile_bodies(key: str) -> dict[str, bytes]:
+    deep = 300
+    return {
+        "total abc": json.dumps({key: [{"id": "a"}], "total": "abc"}).encode(),
+        "total -5": json.dumps({key: [{"id": "a"}], "total": -5}).encode(),
+        "total 2.5": json.dumps({key: [{"id": "a"}], "total": 2.5}).encode(),
+        "strings, total 10**6": json.dumps({key: ["x"] * 100, "total": 10**6}).encode(),
+        "nested 300": f'{{"{key}": [{{"id": "a", "x": {"[" * deep}{"]" * deep}}}], "total": 1}}'.encode(),
+        "nested 100000": f'{{"{key}": [{"[" * 100_000}{"]" * 100_000}], "total": 1}}'.encode(),
+    }
+
+
+async def test_hostile_list_answers_are_errors_with_a_hint_and_end(harness: Harness) -> None:
+    async with harness.mcp(settings=Settings(token=Secret(""), confirm=False)) as client:
+        client_id = await _client_with_quote(harness, client)
+        project = structured(await client.call_tool("create_project", {"name": "Relaunch", "client_id": client_id}))
+    calls = [
+        ("time_entries", "list_time_entries", {}),
+        ("time_entries", "list_time_entries", {"all_pages": True}),
+        ("time_entries", "summarize_time", {"from": "2026-01-05", "to": "2026-01-09"}),
+        ("tasks", "show_project_board", {"project_id": project["id"]}),
+    ]
+    failures = []
+    for key, tool, args in calls:
+        for label, body in _hostile_bodies(key).items():
+            hostile: list[_Hostile] = []
+
+            def wrap(
+                inner: httpx2.AsyncBaseTransport, body: bytes = body, key: str = key, made: list[_Hostile] = hostile
+            ) -> httpx2.AsyncBaseTransport:
+                made.append(_Hostile(inner, key, body))
+                return made[-1]
+
+            async with harness.mcp(wrap=wrap) as client:
+                with anyio.fail_after(30):
+                    result = await client.call_tool(tool, args)
+            data = structured(result)
+            if data.get("error") == "internal_error" or hostile[0].hits > 25:  # all_pages: at most 20 pages
+                failures.append((tool, label, data.get("error"), hostile[0].hits))
+            elif result.is_error:
+                assert data["error"] == "invalid_response" and data.get("hint"), data
+    assert failures == [], failures

@@ -29,6 +29,7 @@ __all__ = [
     "ProgressFn",
     "fill_path",
     "list_key",
+    "list_page",
     "list_window",
     "run_default",
 ]
@@ -194,6 +195,27 @@ def list_key(data: Any) -> str | None:
     return keys[0] if len(keys) == 1 else None
 
 
+def list_page(response: ApiResponse, key: str, objects_only: bool = True) -> tuple[list[Any], int]:
+    """The items (objects only, unless `objects_only` is false) and `total` of one page of a list
+    answer, checked: the API is not trusted, so a total that is no count is an `invalid_response`,
+    never a crash or an endless walk."""
+    data = response.data if isinstance(response.data, dict) else {}
+    raw = data.get(key)
+    items = [item for item in raw if isinstance(item, dict) or not objects_only] if isinstance(raw, list) else []
+    total = data.get("total", len(items))
+    if isinstance(total, float) and total.is_integer():
+        total = int(total)
+    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+        raise ApiError(
+            response.status,
+            "invalid_response",
+            f"The API's list answer has no usable total ({str(total)[:40]!r})",
+            retryable=True,
+            hint="Retry later; check DVERSUM_BASE_URL if it persists.",
+        )
+    return items, total
+
+
 def _as_outcome(response: ApiResponse, call: Call) -> Outcome:
     data = response.data
     if data is None:
@@ -259,9 +281,8 @@ async def list_window(call: Call) -> Outcome:
             key = list_key(data)
             if key is None or not isinstance(data, dict):
                 raise ApiError(response.status, "invalid_response", "Expected a list envelope with 'total'")
-            pages[page] = list(data[key])
+            pages[page], state.total = list_page(response, key, objects_only=False)
             state.key = key
-            state.total = int(data.get("total", len(pages[page])))
         return pages[page]
 
     async def item_at(index: int) -> Any:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dversum_mcp.api.calls import Call, Outcome
+from dversum_mcp.api.calls import Call, Outcome, list_page
 from dversum_mcp.api.errors import ApiError, ArgumentError
 from dversum_mcp.api.hooks.timers import _running, format_duration, parse_instant, to_utc_z
 
@@ -137,6 +137,17 @@ def find_overlaps(
     return found
 
 
+def _usable_entry(entry: dict[str, Any]) -> bool:
+    """An entry the timesheet can count: ISO start, ISO or no end, scalar ids (the API is not trusted)."""
+    try:
+        parse_instant(str(entry["started_at"]), "started_at")
+        if entry.get("ended_at"):
+            parse_instant(str(entry["ended_at"]), "ended_at")
+    except (KeyError, ArgumentError):
+        return False
+    return all(isinstance(entry.get(k), str | int | type(None)) for k in ("id", "user_id", "project_id", "task_id"))
+
+
 async def _running_before(call: Call, listed_from: str, filters: dict[str, Any]) -> dict[str, Any] | None:
     """The current user's running timer if it started before the listed window (so the list has not
     got it) and fits the filters; None otherwise or when the API has no running-timer endpoint."""
@@ -173,13 +184,11 @@ async def summarize_time(call: Call, now: Callable[[], datetime] = lambda: datet
     page = 1
     while len(entries) < _MAX_ENTRIES:
         response = await call.send(*call.endpoint("list_time_entries"), query={**query, "page": page})
-        data = response.data if isinstance(response.data, dict) else {}
-        chunk = data.get("time_entries", [])
-        entries.extend(e for e in chunk if isinstance(e, dict))
-        total = int(data.get("total", len(entries)))
+        chunk, total = list_page(response, "time_entries")
+        entries.extend(e for e in chunk if _usable_entry(e))
         await call.progress(len(entries), total, f"{len(entries)} of {total} time entries")
-        if not chunk or len(entries) >= total:
-            break
+        if len(chunk) < query["per_page"] or page * query["per_page"] >= total:
+            break  # the last page (a short one, or as far as the total goes): never walks on forever
         page += 1
     running = await _running_before(call, query["from"], base)
     if running is not None and all(e.get("id") != running.get("id") for e in entries):
