@@ -482,3 +482,22 @@ async def test_hostile_list_answers_are_errors_with_a_hint_and_end(harness: Harn
             elif result.is_error:
                 assert data["error"] == "invalid_response" and data.get("hint"), data
     assert failures == [], failures
+
+
+# ---- booking slots: 90 Berlin days across the autumn clock change --------------------------------
+# Before: "≤ 90 days" held for Berlin days except when the window held the October change: 90 days
+# from 2027-09-01 to 2027-11-29 are 90 days and 1 hour in UTC, and the API refused them (422).
+async def test_ninety_berlin_days_across_the_autumn_change_are_answered(harness: Harness) -> None:
+    async with harness.mcp() as client:
+        made = await client.call_tool("create_booking_type", {"name": "Intro", "slug": "intro", "duration_minutes": 30})
+        assert not made.is_error, made.content
+        slots = {"user_slug": "anna", "type_slug": "intro"}
+        result = await client.call_tool("get_booking_slots", slots | {"from": "2027-09-01", "to": "2027-11-29"})
+        assert not result.is_error, result.content
+        data = structured(result)
+        assert data["days"][-1]["date"] == "2027-11-29", data["days"][-1]  # a Monday: bookable to the end
+        assert any("2027-11-29 23:00-24:00" in w for w in data["warnings"]), data.get("warnings")
+        spring = await client.call_tool("get_booking_slots", slots | {"from": "2027-01-01", "to": "2027-03-31"})
+        assert not spring.is_error and "warnings" not in structured(spring)
+        over = await client.call_tool("get_booking_slots", slots | {"from": "2027-09-01", "to": "2027-11-30"})
+        assert over.is_error and structured(over)["field"] == "to"  # 91 days stay refused
