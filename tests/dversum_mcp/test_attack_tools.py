@@ -501,3 +501,31 @@ async def test_ninety_berlin_days_across_the_autumn_change_are_answered(harness:
         assert not spring.is_error and "warnings" not in structured(spring)
         over = await client.call_tool("get_booking_slots", slots | {"from": "2027-09-01", "to": "2027-11-30"})
         assert over.is_error and structured(over)["field"] == "to"  # 91 days stay refused
+
+
+# ---- §14 Abs. 4 UStG: data that only looks present ------------------------------------------------
+# Before: a postal code or a seller name made only of a zero-width space or a byte-order mark passed
+# the completeness check, so the invoice was numbered and frozen for good with an empty address.
+@pytest.mark.parametrize(
+    ("tool", "patch", "missing"),
+    [
+        ("update_client", {"postal_code": "\u200b"}, "client.postal_code"),
+        ("update_client", {"street": "\ufeff\u200d"}, "client.street"),
+        ("update_organization", {"name": "\u200b"}, "organization.name"),
+        ("update_organization", {"city": "\u2060 "}, "organization.city"),
+    ],
+)
+async def test_invisible_address_data_does_not_pass_the_section_14_check(
+    harness: Harness, tool: str, patch: dict[str, str], missing: str
+) -> None:
+    async with harness.mcp(settings=Settings(token=Secret(""), confirm=False)) as client:
+        client_id = await _client_with_quote(harness, client)
+        args = patch | ({"client_id": client_id} if tool == "update_client" else {})
+        changed = await client.call_tool(tool, args)
+        assert not changed.is_error, changed.content
+        line = {"description": "Konzept", "quantity": 1, "unit_price_cents": 10000, "tax_rate": 19}
+        draft = structured(await client.call_tool("create_invoice", {"client_id": client_id, "line_items": [line]}))
+        sent = await client.call_tool("send_invoice", {"invoice_id": draft["id"]})
+        data = structured(sent)
+        assert sent.is_error and data["status"] == 422 and missing in data["message"], data
+        assert structured(await client.call_tool("get_invoice", {"invoice_id": draft["id"]}))["status"] == "draft"
