@@ -339,7 +339,7 @@ async def test_overlapping_entries_are_named_in_the_timesheet(harness: Harness) 
         result = await client.call_tool("summarize_time", {"from": "2026-11-10", "to": "2026-11-11"})
         data = structured(result)
         assert data["total"]["seconds"] == 5 * 3600  # the totals stay the sum of the entries
-        assert data["overlap_seconds"] == 3600, data
+        assert data["overlap_seconds"] == 3600 and data["overlap_pairs"] == 1, data
         assert [o["entries"] for o in data["overlaps"]] == [logged[:2]]
         assert any("overlap" in w for w in data.get("warnings", [])), data
         alone = structured(await client.call_tool("summarize_time", {"from": "2026-11-11", "to": "2026-11-11"}))

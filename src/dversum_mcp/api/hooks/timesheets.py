@@ -24,7 +24,7 @@ __all__ = ["BERLIN", "find_overlaps", "split_by_day", "summarize_entries", "summ
 
 BERLIN = ZoneInfo("Europe/Berlin")
 _MAX_ENTRIES = 5000
-_MAX_OVERLAPS = 50
+_MAX_OVERLAPS = 20
 
 
 def split_by_day(start: datetime, end: datetime) -> list[tuple[str, float]]:
@@ -103,7 +103,11 @@ def summarize_entries(
         "by_project": rows(by_project),
         "by_task": rows(by_task),
         **(
-            {"overlap_seconds": round(sum(o["seconds"] for o in overlaps)), "overlaps": overlaps[:_MAX_OVERLAPS]}
+            {
+                "overlap_seconds": round(sum(o["seconds"] for o in overlaps)),
+                "overlap_pairs": len(overlaps),
+                "overlaps": overlaps[:_MAX_OVERLAPS],
+            }
             if overlaps
             else {}
         ),
@@ -198,9 +202,12 @@ async def summarize_time(call: Call, now: Callable[[], datetime] = lambda: datet
         ["More than 5,000 entries: the summary is partial; narrow the window."] if len(entries) >= _MAX_ENTRIES else []
     )
     if "overlaps" in summary:
-        count, shared = len(summary["overlaps"]), format_duration(summary["overlap_seconds"])
+        count, shared = summary["overlap_pairs"], format_duration(summary["overlap_seconds"])
+        listed = (
+            "overlaps lists the entry ids" if count <= _MAX_OVERLAPS else f"overlaps lists the first {_MAX_OVERLAPS}"
+        )
         warnings.append(
             f"{count} pair(s) of one person's entries overlap ({shared} in all, counted twice in the totals); "
-            "check them (overlaps lists the entry ids) and fix one of each pair with update_time_entry."
+            f"check them ({listed}) and fix one of each pair with update_time_entry."
         )
     return Outcome(summary, warnings=warnings)
