@@ -529,3 +529,22 @@ async def test_invisible_address_data_does_not_pass_the_section_14_check(
         data = structured(sent)
         assert sent.is_error and data["status"] == 422 and missing in data["message"], data
         assert structured(await client.call_tool("get_invoice", {"invoice_id": draft["id"]}))["status"] == "draft"
+
+
+# Before: a table cell over 120 characters was cut at character 119, so a task titled with flags
+# showed half a flag before the "…" (the cut now goes back to a character boundary, as for pages).
+async def test_a_long_table_cell_is_cut_between_characters(harness: Harness) -> None:
+    async with harness.mcp() as client:
+        client_id = await _client_with_quote(harness, client)
+        project = structured(await client.call_tool("create_project", {"name": "Relaunch", "client_id": client_id}))
+        for title in ("🇩🇪" * 80, "x" + "🇩🇪" * 80, "e\u0301" * 80):
+            made = await client.call_tool("create_task", {"project_id": project["id"], "title": title})
+            assert not made.is_error, made.content
+        text = (await client.call_tool("list_project_tasks", {"project_id": project["id"]})).content[0].text
+        cut = [cell.strip() for line in text.splitlines() for cell in line.split("|") if cell.strip().endswith("…")]
+        assert len(cut) == 3, repr(text)
+        for cell in cut:
+            body = cell[:-1]
+            regional = sum(1 for ch in body if 0x1F1E6 <= ord(ch) <= 0x1F1FF)
+            assert regional % 2 == 0, repr(cell[-6:])
+            assert not body.endswith("e"), repr(cell[-6:])  # an e without its accent

@@ -18,14 +18,13 @@ building the model only to dump it again would cost a third of a list call's ren
 from __future__ import annotations
 
 import base64
-import unicodedata
 from typing import Any
 
 from dversum_mcp.api.calls import ListWindow, Outcome
 from dversum_mcp.api.cursor import TextCursor, decode_text_cursor
 from dversum_mcp.api.errors import DversumError, error_payload
 from dversum_mcp.server.shape import compact, slim, to_json
-from dversum_mcp.server.text import columns_for, object_lines, table_header, table_row
+from dversum_mcp.server.text import columns_for, object_lines, table_header, table_row, whole_characters
 from dversum_mcp.server.tokens import DEFAULT_BUDGET, estimate_tokens
 
 __all__ = [
@@ -164,7 +163,7 @@ def _cut_point(text: str, limit: int) -> int:
     fence = _open_fence(text, cut)
     if fence is not None and fence > limit // 4:
         cut = fence
-    return _whole_characters(text, cut)
+    return whole_characters(text, cut)
 
 
 def _open_fence(text: str, cut: int) -> int | None:
@@ -181,33 +180,6 @@ def _open_fence(text: str, cut: int) -> int | None:
                 opened = None
         at += len(line)
     return None if opened is None else opened[0]
-
-
-def _joins(text: str, i: int) -> bool:
-    """True when text[i] belongs to the same user-perceived character as text[i - 1]."""
-    char, before = text[i], text[i - 1]
-    code = ord(char)
-    if unicodedata.category(char) in ("Mn", "Me", "Mc") or char in "\u200d\ufe0e\ufe0f" or before == "\u200d":
-        return True
-    if 0x1F3FB <= code <= 0x1F3FF or 0xE0020 <= code <= 0xE007F:  # skin tones, tag sequences
-        return True
-    if _regional(char) and _regional(before):  # a flag is a pair: count the run before
-        run = 0
-        while i - 1 - run >= 0 and _regional(text[i - 1 - run]):
-            run += 1
-        return run % 2 == 1
-    return char == "\n" and before == "\r"
-
-
-def _regional(char: str) -> bool:
-    return 0x1F1E6 <= ord(char) <= 0x1F1FF
-
-
-def _whole_characters(text: str, cut: int) -> int:
-    """`cut` moved back until it falls between two user-perceived characters."""
-    while 1 < cut < len(text) and _joins(text, cut):
-        cut -= 1
-    return cut
 
 
 def _render_object(outcome: Outcome, budget: int, continuable: bool, tool: str) -> tuple[str, dict[str, Any]]:

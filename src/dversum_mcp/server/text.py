@@ -9,12 +9,22 @@ is left to `structuredContent` and to `fields`; in a single object it is shown i
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pydantic_core
 
-__all__ = ["cell", "columns_for", "euros", "object_lines", "short_time", "table_header", "table_row"]
+__all__ = [
+    "cell",
+    "columns_for",
+    "euros",
+    "object_lines",
+    "short_time",
+    "table_header",
+    "table_row",
+    "whole_characters",
+]
 
 _INSTANT = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(:\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")
 _NAME_KEYS = ("name", "title", "number", "filename", "email", "slug")
@@ -81,7 +91,7 @@ def cell(key: str, value: Any, *, currency: str | None = None, same_day: str | N
         if limit:
             text = text.replace("\n", " ").replace("|", "¦")
             if len(text) > _MAX_CELL:
-                text = text[: _MAX_CELL - 1] + "…"
+                text = text[: whole_characters(text, _MAX_CELL - 1)] + "…"
         return text
     if isinstance(value, dict):
         name = _identify(value)
@@ -187,3 +197,30 @@ def object_lines(value: dict[str, Any], indent: str = "") -> list[str]:
         else:
             lines.append(f"{indent}{key}: {cell(key, item, currency=currency, limit=False)}")
     return lines
+
+
+def _joins(text: str, i: int) -> bool:
+    """True when text[i] belongs to the same user-perceived character as text[i - 1]."""
+    char, before = text[i], text[i - 1]
+    code = ord(char)
+    if unicodedata.category(char) in ("Mn", "Me", "Mc") or char in "\u200d\ufe0e\ufe0f" or before == "\u200d":
+        return True
+    if 0x1F3FB <= code <= 0x1F3FF or 0xE0020 <= code <= 0xE007F:  # skin tones, tag sequences
+        return True
+    if _regional(char) and _regional(before):  # a flag is a pair: count the run before
+        run = 0
+        while i - 1 - run >= 0 and _regional(text[i - 1 - run]):
+            run += 1
+        return run % 2 == 1
+    return char == "\n" and before == "\r"
+
+
+def _regional(char: str) -> bool:
+    return 0x1F1E6 <= ord(char) <= 0x1F1FF
+
+
+def whole_characters(text: str, cut: int) -> int:
+    """`cut` moved back until it falls between two user-perceived characters."""
+    while 1 < cut < len(text) and _joins(text, cut):
+        cut -= 1
+    return cut
