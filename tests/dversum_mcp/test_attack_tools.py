@@ -548,3 +548,21 @@ async def test_a_long_table_cell_is_cut_between_characters(harness: Harness) -> 
             regional = sum(1 for ch in body if 0x1F1E6 <= ord(ch) <= 0x1F1FF)
             assert regional % 2 == 0, repr(cell[-6:])
             assert not body.endswith("e"), repr(cell[-6:])  # an e without its accent
+
+
+# ---- every error says what to do next ------------------------------------------------------------
+# Before: 8 tools refused such calls with a message and no hint at all ("line_items needs at least
+# 1 item(s)", "to must be after from", an unknown webhook event …), unlike every API error.
+async def test_every_tool_refuses_with_a_message_and_a_hint(harness: Harness) -> None:
+    bare = []
+    async with harness.mcp(settings=Settings(token=Secret(""), confirm=False)) as client:
+        for name, tool in sorted(harness.registry.tools.items()):
+            props = tool.schema["properties"]
+            args = {p.name: _dummy(p, props[p.name]) for p in tool.spec.params if p.required}
+            result = await client.call_tool(name, args)
+            if not result.is_error:
+                continue
+            data = structured(result)
+            if data.get("error") == "internal_error" or not data.get("hint") or len(data.get("message", "")) < 15:
+                bare.append((name, data))
+    assert bare == [], bare
