@@ -2,10 +2,11 @@
 
 Totals per Berlin calendar day, project, task and billable/non-billable for a window; a
 running timer counts up to now, also one started days before the window (a timer left running
-over the weekend), which the start-based list filter alone would miss. Entries are clipped to
-the window and split at Berlin midnights with zoneinfo, so days across a DST switch have their real 23 or 25 hours.
-Seconds are exact; hours are rounded only for display. Entries of one person that overlap are
-listed (`overlaps`, `overlap_seconds`) with a warning: the totals count such time twice.
+over the weekend), which the start-based list filter alone would miss. Entries are clipped
+to the window and split at Berlin midnights with zoneinfo, so days across a DST switch have
+their real 23 or 25 hours. Seconds are exact; hours are rounded only for display. Entries of
+one person that overlap are listed (`overlaps`, `overlap_pairs`, `overlap_seconds`) with a
+warning: the totals count such time twice.
 """
 
 from __future__ import annotations
@@ -152,14 +153,14 @@ def _usable_entry(entry: dict[str, Any]) -> bool:
     return all(isinstance(entry.get(k), str | int | type(None)) for k in ("id", "user_id", "project_id", "task_id"))
 
 
-async def _running_before(call: Call, listed_from: str, filters: dict[str, Any]) -> dict[str, Any] | None:
-    """The current user's running timer if it started before the listed window (so the list has not
-    got it) and fits the filters; None otherwise or when the API has no running-timer endpoint."""
+async def _running_timer(call: Call, filters: dict[str, Any]) -> dict[str, Any] | None:
+    """The current user's running timer if it fits the filters (the list has it only when it started
+    in the listed window); None otherwise or when the API has no running-timer endpoint."""
     try:
         entry = await _running(call)
     except ApiError:
         return None
-    if entry is None or entry.get("ended_at") or str(entry.get("started_at", "")) >= listed_from:
+    if entry is None or entry.get("ended_at") or not _usable_entry(entry):
         return None
     if any(entry.get(k) != v for k, v in filters.items()):
         return None
@@ -194,7 +195,7 @@ async def summarize_time(call: Call, now: Callable[[], datetime] = lambda: datet
         if len(chunk) < query["per_page"] or page * query["per_page"] >= total:
             break  # the last page (a short one, or as far as the total goes): never walks on forever
         page += 1
-    running = await _running_before(call, query["from"], base)
+    running = await _running_timer(call, base)
     if running is not None and all(e.get("id") != running.get("id") for e in entries):
         entries.append(running)
     summary = summarize_entries(entries, start, end, now())
