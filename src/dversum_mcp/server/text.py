@@ -29,6 +29,7 @@ __all__ = [
 _INSTANT = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(:\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")
 _NAME_KEYS = ("name", "title", "number", "filename", "email", "slug")
 _MAX_CELL = 120
+_BREAK = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")  # what str.splitlines() splits at
 _QUIET = frozenset({"created_at", "updated_at"})
 _DIGIT = frozenset("0123456789")
 
@@ -76,7 +77,7 @@ def _identify(value: dict[str, Any]) -> str | None:
 
 def cell(key: str, value: Any, *, currency: str | None = None, same_day: str | None = None, limit: bool = True) -> str:
     """One value as text: money with euros, times short, nested objects by name."""
-    if type(value) is str and value[:1] not in _DIGIT and len(value) <= _MAX_CELL and "\n" not in value:
+    if type(value) is str and value[:1] not in _DIGIT and len(value) <= _MAX_CELL and not _BREAK.search(value):
         return value.replace("|", "¦") if "|" in value else value
     if value is None:
         return ""
@@ -89,7 +90,7 @@ def cell(key: str, value: Any, *, currency: str | None = None, same_day: str | N
     if isinstance(value, str):
         text = short_time(value, same_day) if value[:1].isdigit() else value
         if limit:
-            text = text.replace("\n", " ").replace("|", "¦")
+            text = " ".join(text.splitlines()).replace("|", "¦")  # every line break, not only \n
             if len(text) > _MAX_CELL:
                 text = text[: whole_characters(text, _MAX_CELL - 1)] + "…"
         return text
@@ -161,7 +162,7 @@ def table_row(item: dict[str, Any], columns: Sequence[str]) -> str:
                     out.append(_short(match, day))
                     day = match.group(1)
                     continue
-            elif len(value) <= _MAX_CELL and "\n" not in value and "|" not in value:
+            elif len(value) <= _MAX_CELL and "|" not in value and not _BREAK.search(value):
                 out.append(value)
                 continue
         out.append(cell(name, value, currency=currency, same_day=day))
@@ -191,9 +192,11 @@ def object_lines(value: dict[str, Any], indent: str = "") -> list[str]:
                         cols.setdefault(name)
             lines.append(f"{indent}{key} ({len(item)}): {table_header(list(cols))}")
             lines.extend(f"{indent}  {table_row(row, list(cols))}" for row in item)
-        elif isinstance(item, str) and "\n" in item:
+        elif isinstance(item, str) and len(item.splitlines()) > 1:
+            # indented under its key, so no line of the text (a guest's agenda, say) can pass for a
+            # field; every line break counts (\r, \u2028 …), not only \n
             lines.append(f"{indent}{key}:")
-            lines.append(item)
+            lines.extend(f"{indent}  {line}" if line else "" for line in item.splitlines())
         else:
             lines.append(f"{indent}{key}: {cell(key, item, currency=currency, limit=False)}")
     return lines
