@@ -596,3 +596,34 @@ async def test_a_guests_lines_cannot_pass_for_fields(harness: Harness) -> None:
         table = (await client.call_tool("list_bookings", {})).content[0].text
         rows = [line for line in table.splitlines() if line.count(" | ") >= 3]
         assert len(rows) == 1 + len(ids), table  # the header and one row per booking
+
+
+# ---- uploads: base64 the way clients send it -----------------------------------------------------
+# Before: line-wrapped (MIME) base64, a data: URL, URL-safe base64 and base64 without padding were all
+# refused as "not valid base64"; now they upload the same bytes, and garbage is still refused.
+async def test_base64_uploads_in_the_shapes_clients_send(harness: Harness, tmp_path: Any) -> None:
+    import base64
+    import random
+
+    payload = random.Random(7).randbytes(3001)
+    plain = base64.b64encode(payload).decode()
+    shapes = {
+        "mime": base64.encodebytes(payload).decode(),
+        "data_url": "data:application/pdf;base64," + plain,
+        "urlsafe": base64.urlsafe_b64encode(payload).decode().rstrip("="),
+        "unpadded": plain.rstrip("="),
+    }
+    root = tmp_path / "out"
+    root.mkdir()
+    async with harness.mcp(settings=Settings(token=Secret(""), file_roots=(root,))) as client:
+        for name, text in shapes.items():
+            uploaded = await client.call_tool("upload_file", {"content_base64": text, "filename": f"{name}.pdf"})
+            assert not uploaded.is_error, (name, uploaded.content)
+            file_id = structured(uploaded)["id"]
+            saved = await client.call_tool("download_file", {"file_id": file_id, "save_as": str(root / f"{name}.pdf")})
+            assert not saved.is_error, saved.content
+            assert (root / f"{name}.pdf").read_bytes() == payload, name
+        for garbage in ("data:text/plain,hello", "####", plain[:-5] + "-" + plain[-4:], "QUJD" + "x"):
+            refused = await client.call_tool("upload_file", {"content_base64": garbage, "filename": "g.bin"})
+            data = structured(refused)
+            assert refused.is_error and data["field"] == "content_base64" and data.get("hint"), (garbage[:30], data)

@@ -17,6 +17,7 @@ import binascii
 import contextlib
 import mimetypes
 import os
+import re
 import secrets
 import stat
 import unicodedata
@@ -67,10 +68,7 @@ async def upload_file(call: Call) -> Outcome:
             raise ArgumentError("filename is required with content_base64", field="filename")
         if len(inline) > MAX_UPLOAD_BYTES * 4 // 3 + 8:
             raise ArgumentError("content_base64 is larger than 100 MB", field="content_base64")
-        try:
-            data = base64.b64decode(inline, validate=True)
-        except (binascii.Error, ValueError):
-            raise ArgumentError("content_base64 is not valid base64", field="content_base64") from None
+        data = _decode_base64(str(inline))
         filename = Path(str(name)).name
     else:
         roots = await allowed_roots(call)
@@ -85,6 +83,29 @@ async def upload_file(call: Call) -> Outcome:
     response = await call.send(files={"file": (filename, data, mime)})
     await call.progress(len(data), len(data), "uploaded")
     return Outcome(response.data if isinstance(response.data, dict) else {"ok": True})
+
+
+_DATA_URL = re.compile(r"^data:[\w.+-]+/[\w.+-]+(;[\w.+-]+=[\w.+-]+)*;base64,", re.IGNORECASE)
+
+
+def _decode_base64(text: str) -> bytes:
+    """Base64 as clients send it: line-wrapped (MIME), as a `data:…;base64,` URL, URL-safe, or
+    without padding; anything else that is no base64 is refused, never decoded to garbage."""
+    compact = "".join(text.split())
+    compact = _DATA_URL.sub("", compact, count=1)
+    if "-" in compact or "_" in compact:
+        if "+" in compact or "/" in compact:
+            raise ArgumentError("content_base64 mixes the standard and the URL-safe alphabet", field="content_base64")
+        compact = compact.replace("-", "+").replace("_", "/")
+    compact += "=" * (-len(compact) % 4) if not compact.endswith("=") else ""
+    try:
+        return base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError):
+        raise ArgumentError(
+            "content_base64 is not valid base64",
+            field="content_base64",
+            hint="Send the file's bytes base64-encoded (A-Z, a-z, 0-9, +, /), or give path for a local file.",
+        ) from None
 
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
