@@ -627,3 +627,23 @@ async def test_base64_uploads_in_the_shapes_clients_send(harness: Harness, tmp_p
             refused = await client.call_tool("upload_file", {"content_base64": garbage, "filename": "g.bin"})
             data = structured(refused)
             assert refused.is_error and data["field"] == "content_base64" and data.get("hint"), (garbage[:30], data)
+
+
+# ---- escaped JSON nested beyond the decoder ------------------------------------------------------
+# Before: an object or array argument sent as a JSON string (the known client bug the server decodes)
+# that nests 100,000 deep made the decoder raise RecursionError: internal_error in create_invoice,
+# create_page and call_write_tool instead of naming the argument.
+async def test_escaped_json_nested_beyond_the_decoder_names_the_argument(harness: Harness) -> None:
+    arrays, objects = "[" * 100_000 + "]" * 100_000, '{"a":' * 50_000 + "1" + "}" * 50_000
+    cases = [
+        ("create_invoice", {"client_id": "abc123", "line_items": arrays}, "line_items"),
+        ("create_invoice", {"client_id": "abc123", "line_items": objects}, "line_items"),
+        ("create_page", {"title": "x", "content_json": objects}, "content_json"),
+        ("call_write_tool", {"name": "create_page", "arguments": arrays}, "arguments"),
+    ]
+    async with harness.mcp() as client:
+        for tool, args, field in cases:
+            result = await client.call_tool(tool, args)
+            data = structured(result)
+            assert result.is_error and data["error"] == "invalid_arguments" and data["field"] == field, (tool, data)
+    assert not harness.requests, "a refused call sent a request"

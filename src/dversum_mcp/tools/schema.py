@@ -121,7 +121,7 @@ def _decode_json_string(value: Any, expected: str) -> Any:
         if (expected == "object" and text.startswith("{")) or (expected == "array" and text.startswith("[")):
             try:
                 return json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested beyond the decoder: refused as a string
                 return value
     return value
 
