@@ -551,7 +551,7 @@ async def test_a_long_table_cell_is_cut_between_characters(harness: Harness) -> 
 
 
 # ---- every error says what to do next ------------------------------------------------------------
-# Before: 8 tools refused such calls with a message and no hint at all ("line_items needs at least
+# Before: 6 tools refused such calls with a message and no hint at all ("line_items needs at least
 # 1 item(s)", "to must be after from", an unknown webhook event …), unlike every API error.
 async def test_every_tool_refuses_with_a_message_and_a_hint(harness: Harness) -> None:
     bare = []
