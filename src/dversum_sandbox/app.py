@@ -171,12 +171,16 @@ class SandboxApp:
             parsed = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise bad_request("Request body is not valid JSON") from None
+        except RecursionError:
+            raise bad_request("Request body is nested too deep") from None
         if not isinstance(parsed, dict):
             raise bad_request("Request body must be a JSON object")
         try:
             json.dumps(parsed, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
             raise bad_request("Request body contains invalid Unicode (a lone surrogate escape)") from None
+        except RecursionError:
+            raise bad_request("Request body is nested too deep") from None
         return parsed, {}
 
 

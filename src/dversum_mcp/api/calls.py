@@ -8,7 +8,7 @@ all pages with progress, and binary downloads.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,6 +29,7 @@ __all__ = [
     "ProgressFn",
     "fill_path",
     "list_key",
+    "list_page",
     "list_window",
     "run_default",
 ]
@@ -92,13 +93,14 @@ class ListWindow:
     filters: str
     fields: tuple[str, ...] | None = None
 
-    def cursor_after(self, shown: int, last_id: str | None) -> str | None:
-        """The cursor for the items after the first `shown` of this window, if any are left."""
+    def cursor_after(self, shown: int, last_ids: Sequence[str]) -> str | None:
+        """The cursor for the items after the first `shown` of this window, if any are left;
+        `last_ids` are the ids of the last items shown, the last first (three are kept)."""
         pos = self.start + shown
         if pos >= self.total:
             return None
-        tag = None if last_id is None else id_tag(last_id)
-        return ListCursor(self.filters, pos, tag, self.total, self.per_page, self.all_pages).encode()
+        tags = tuple(id_tag(i) for i in last_ids[:3])
+        return ListCursor(self.filters, pos, tags, self.total, self.per_page, self.all_pages).encode()
 
 
 @dataclass
@@ -193,6 +195,27 @@ def list_key(data: Any) -> str | None:
     return keys[0] if len(keys) == 1 else None
 
 
+def list_page(response: ApiResponse, key: str, objects_only: bool = True) -> tuple[list[Any], int]:
+    """The items (objects only, unless `objects_only` is false) and `total` of one page of a list
+    answer, checked: the API is not trusted, so a total that is no count is an `invalid_response`,
+    never a crash or an endless walk."""
+    data = response.data if isinstance(response.data, dict) else {}
+    raw = data.get(key)
+    items = [item for item in raw if isinstance(item, dict) or not objects_only] if isinstance(raw, list) else []
+    total = data.get("total", len(items))
+    if isinstance(total, float) and total.is_integer():
+        total = int(total)
+    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+        raise ApiError(
+            response.status,
+            "invalid_response",
+            f"The API's list answer has no usable total ({str(total)[:40]!r})",
+            retryable=True,
+            hint="Retry later; check DVERSUM_BASE_URL if it persists.",
+        )
+    return items, total
+
+
 def _as_outcome(response: ApiResponse, call: Call) -> Outcome:
     data = response.data
     if data is None:
@@ -258,9 +281,8 @@ async def list_window(call: Call) -> Outcome:
             key = list_key(data)
             if key is None or not isinstance(data, dict):
                 raise ApiError(response.status, "invalid_response", "Expected a list envelope with 'total'")
-            pages[page] = list(data[key])
+            pages[page], state.total = list_page(response, key, objects_only=False)
             state.key = key
-            state.total = int(data.get("total", len(pages[page])))
         return pages[page]
 
     async def item_at(index: int) -> Any:
@@ -299,26 +321,28 @@ async def _resync(
     per_page: int,
     state: _Walk,
 ) -> int:
-    """Where the walk goes on: right after the cursor's last item, wherever it is now."""
-    if cursor.last_id is None or cursor.pos == 0:
+    """Where the walk goes on: right after the cursor's last item, wherever it is now; if that one
+    is gone, right after the item shown before it (the items between are the gone ones)."""
+    if not cursor.anchors or cursor.pos == 0:
         return cursor.pos
     await fetch((cursor.pos - 1) // per_page + 1)
     total = state.total
     slack = min(per_page, 25)  # inserts and deletes that cancel out in the total
     growth = max(0, total - cursor.total) + slack
     shrink = max(0, cursor.total - total) + slack
-    expected = cursor.pos - 1
-    # nearest first: where it was, then shifted back by inserts, then forward by deletes
-    later = range(expected + 1, expected + growth + 1)
-    earlier = range(expected - 1, expected - shrink - 1, -1)
-    candidates = [expected, *later, *earlier]
-    for index in candidates[:_RESYNC_SPAN]:
-        if index < 0:
-            continue
-        item = await item_at(index)
-        if isinstance(item, dict) and id_tag(str(item.get("id"))) == cursor.last_id:
-            return int(index) + 1
-    # The last item is gone (deleted, or moved by an edit): go on from the same position.
+    for back, tag in enumerate(cursor.anchors):
+        expected = cursor.pos - 1 - back
+        # nearest first: where it was, then shifted back by inserts, then forward by deletes
+        later = range(expected + 1, expected + growth + 1)
+        earlier = range(expected - 1, expected - shrink - 1, -1)
+        candidates = [expected, *later, *earlier]
+        for index in candidates[:_RESYNC_SPAN]:
+            if index < 0:
+                continue
+            item = await item_at(index)
+            if isinstance(item, dict) and id_tag(str(item.get("id"))) == tag:
+                return int(index) + 1
+    # The last items are all gone (deleted, or moved by an edit): go on from the same position.
     return max(0, min(cursor.pos - max(0, cursor.total - total), total))
 
 

@@ -317,12 +317,12 @@ class ApiClient:
         if response.status_code != 204 and content:
             if "json" in ctype:
                 try:
-                    data = json.loads(content)
-                except ValueError:
+                    data = _shallow(json.loads(content))
+                except (ValueError, RecursionError):
                     raise ApiError(
                         response.status_code,
                         "invalid_response",
-                        "The dVersum API answered with invalid JSON",
+                        f"The dVersum API answered with invalid JSON or JSON nested over {MAX_JSON_DEPTH} levels",
                         retryable=idempotent,
                         hint="Retry later; check DVERSUM_BASE_URL if it persists."
                         if idempotent
@@ -347,7 +347,7 @@ class ApiClient:
         if "json" in ctype:
             try:
                 body = json.loads(self._scrubbed(content))
-            except ValueError:
+            except (ValueError, RecursionError):
                 body = None
             if isinstance(body, dict):
                 if isinstance(body.get("message"), str):
@@ -416,3 +416,21 @@ def _query_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+MAX_JSON_DEPTH = 128
+"""API answers nested deeper are refused: rendering them (and the SDK's serializer) would fail."""
+
+
+def _shallow(value: Any) -> Any:
+    """`value` if it nests at most MAX_JSON_DEPTH arrays/objects deep; ValueError otherwise.
+    Iterative, so the check itself cannot run out of stack."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError("nested too deep")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return value

@@ -7,13 +7,16 @@ hash, so a cursor from another list or other filters is refused instead of silen
 the wrong list. A text cursor is the character offset of the rest of a long text.
 
 Cursors are short dotted strings (a cursor is paid for in tokens twice per answer): opaque to
-the model, and nothing secret is in them. The last item is named by an 8-hex tag of its id.
+the model, and nothing secret is in them. The last items shown (up to three, the last first) are
+named by 8-hex tags of their ids: if the last one was deleted meanwhile, the walk goes on after the
+one before it instead of guessing from the totals.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +26,8 @@ from dversum_mcp.api.errors import ArgumentError
 __all__ = ["ListCursor", "TextCursor", "decode_list_cursor", "decode_text_cursor", "filter_key", "id_tag"]
 
 _IGNORED = frozenset({"page", "per_page", "all_pages", "cursor", "fields"})
+_MAX_ANCHORS = 3
+_TAG = re.compile(r"^[0-9a-f]{8}$")
 _HINT = "Call the tool again without cursor to start from the beginning."
 
 
@@ -51,19 +56,19 @@ class ListCursor:
 
     key: str
     pos: int
-    last_id: str | None
+    anchors: tuple[str, ...]  # id tags of the last items shown, the last first
     total: int
     per_page: int
     all_pages: bool
 
     def encode(self) -> str:
-        """`L<key>.<pos>.<total>.<per_page><a|p>.<last id tag>`: short, so it costs few tokens."""
+        """`L<key>.<pos>.<total>.<per_page><a|p>.<tag>_<tag>_<tag>`: short, so it costs few tokens."""
         mode = "a" if self.all_pages else "p"
-        return f"L{self.key}.{self.pos}.{self.total}.{self.per_page}{mode}.{self.last_id or '-'}"
+        return f"L{self.key}.{self.pos}.{self.total}.{self.per_page}{mode}.{'_'.join(self.anchors) or '-'}"
 
 
 def decode_list_cursor(text: str, key: str) -> ListCursor:
-    """Parse a list cursor; `last_id` comes back as the id's tag (`id_tag`)."""
+    """Parse a list cursor; `anchors` come back as the ids' tags (`id_tag`)."""
     parts = text.strip().split(".")
     if len(parts) != 5 or not parts[0].startswith("L") or parts[3][-1:] not in ("a", "p"):
         raise _bad(text)
@@ -71,7 +76,7 @@ def decode_list_cursor(text: str, key: str) -> ListCursor:
         cursor = ListCursor(
             key=parts[0][1:],
             pos=int(parts[1]),
-            last_id=None if parts[4] == "-" else parts[4],
+            anchors=() if parts[4] == "-" else tuple(parts[4].split("_")),
             total=int(parts[2]),
             per_page=int(parts[3][:-1]),
             all_pages=parts[3].endswith("a"),
@@ -83,7 +88,12 @@ def decode_list_cursor(text: str, key: str) -> ListCursor:
             f"cursor belongs to another list or other filters; keep the filters of the first call. {_HINT}",
             field="cursor",
         )
-    if not 0 <= cursor.pos <= cursor.total or not 1 <= cursor.per_page <= 100:
+    if (
+        not 0 <= cursor.pos <= cursor.total
+        or not 1 <= cursor.per_page <= 100
+        or len(cursor.anchors) > _MAX_ANCHORS
+        or not all(_TAG.match(tag) for tag in cursor.anchors)
+    ):
         raise ArgumentError(f"cursor is damaged. {_HINT}", field="cursor")
     return cursor
 

@@ -77,4 +77,7 @@ def error_payload(exc: DversumError) -> dict[str, Any]:
         payload["field"] = field
     if exc.hint:
         payload["hint"] = exc.hint
+    elif isinstance(exc, ArgumentError):  # every failure says what to do next, not only what was wrong
+        what = f"{field}" if field else "the arguments"
+        payload["hint"] = f"Change {what} as the message says and call again."
     return payload

@@ -62,7 +62,7 @@ def _object(value: Any, field_name: str) -> dict[str, Any]:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested beyond the decoder
             raise ArgumentError(f"{field_name} must be a JSON object", field=field_name) from None
     if not isinstance(value, dict):
         raise ArgumentError(f"{field_name} must be a JSON object", field=field_name)

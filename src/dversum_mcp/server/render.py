@@ -24,7 +24,7 @@ from dversum_mcp.api.calls import ListWindow, Outcome
 from dversum_mcp.api.cursor import TextCursor, decode_text_cursor
 from dversum_mcp.api.errors import DversumError, error_payload
 from dversum_mcp.server.shape import compact, slim, to_json
-from dversum_mcp.server.text import columns_for, object_lines, table_header, table_row
+from dversum_mcp.server.text import columns_for, object_lines, table_header, table_row, whole_characters
 from dversum_mcp.server.tokens import DEFAULT_BUDGET, estimate_tokens
 
 __all__ = [
@@ -105,8 +105,12 @@ def _render_list(outcome: Outcome, window: ListWindow, budget: int) -> tuple[str
     forced = bool(items) and shown == 0
     if forced:
         shown = 1  # one item larger than the budget: _enforce cuts it
-    last = items[shown - 1].get("id") if shown else None
-    cursor = window.cursor_after(shown, None if last is None else str(last))
+    last_ids: list[str] = []  # the cursor's anchors: the last items shown, the last first
+    for it in reversed(items[max(0, shown - 3) : shown]):
+        if it.get("id") is None:
+            break
+        last_ids.append(str(it["id"]))
+    cursor = window.cursor_after(shown, last_ids)
     first, end = window.start + 1, window.start + shown
     span = f"{first}-{end} of {window.total}" if shown else f"none of {window.total}"
     lines = [f"Warning: {w}" for w in warnings]
@@ -135,15 +139,47 @@ def _longest_text(data: dict[str, Any]) -> str | None:
     return best
 
 
+def _text_cost(text: str) -> int:
+    """What a text costs in the larger of the two views: as itself, or JSON-escaped in
+    structuredContent (newlines, quotes, backslashes and control characters cost more there)."""
+    return max(estimate_tokens(text), estimate_tokens(compact(text)))
+
+
 def _cut_point(text: str, limit: int) -> int:
-    """The last block boundary (blank line, else line end, else space) at or before `limit`."""
+    """The last block boundary (blank line, else line end, else space) at or before `limit`.
+
+    A blank line inside a fenced code block is no block boundary: a code block that would be
+    split moves whole to the rest when it starts late enough. The cut never splits a character
+    as the reader sees it (a letter and its combining accents, a flag's two regional indicators,
+    an emoji sequence joined by ZWJ or with a skin tone or variation selector)."""
     if limit >= len(text):
         return len(text)
+    cut = max(1, limit)
     for sep in ("\n\n", "\n", " "):
         at = text.rfind(sep, 0, limit)
         if at > limit // 4:
-            return at + len(sep)
-    return max(1, limit)
+            cut = at + len(sep)
+            break
+    fence = _open_fence(text, cut)
+    if fence is not None and fence > limit // 4:
+        cut = fence
+    return whole_characters(text, cut)
+
+
+def _open_fence(text: str, cut: int) -> int | None:
+    """Where the fenced code block that is still open at `cut` starts (its fence line), if any."""
+    opened: tuple[int, str] | None = None
+    at = 0
+    for line in text[:cut].splitlines(keepends=True):
+        stripped = line.lstrip(" ")
+        if len(line) - len(stripped) <= 3 and stripped[:3] in ("```", "~~~"):
+            marker = stripped[: len(stripped) - len(stripped.lstrip(stripped[0]))]
+            if opened is None:
+                opened = (at, marker)
+            elif stripped.startswith(opened[1]) and not stripped.rstrip().lstrip(opened[1][0]):
+                opened = None
+        at += len(line)
+    return None if opened is None else opened[0]
 
 
 def _render_object(outcome: Outcome, budget: int, continuable: bool, tool: str) -> tuple[str, dict[str, Any]]:
@@ -175,10 +211,10 @@ def _render_object(outcome: Outcome, budget: int, continuable: bool, tool: str) 
         whole = len(outcome.data.get(field, "")) if isinstance(outcome.data.get(field), str) else len(full)
         data[field] = ""
         room = budget - sizes() - 60
-        ratio = max(1, len(full)) / max(1, estimate_tokens(full))
+        ratio = max(1, len(full)) / max(1, _text_cost(full))
         limit = max(0, int(room * ratio))
         cut = _cut_point(full, limit)
-        while cut > 1 and estimate_tokens(full[:cut]) > room:
+        while cut > 1 and _text_cost(full[:cut]) > room:
             cut = _cut_point(full, int(cut * 0.9))
         data[field] = full[:cut]
         if cut < len(full):
@@ -291,9 +327,15 @@ def _enforce(text: str, structured: dict[str, Any], budget: int) -> tuple[str, d
         kept.append(f"[cut: the rest of this answer is over the {budget}-token budget]")
         text = "\n".join(kept)
     if estimate_tokens(compact(structured)) > budget:
-        structured = {
-            "notes": [f"The full data is over the {budget}-token budget; see the text content."],
+        # keep what names the result (id, title, next_cursor, …) so the model can still refer to it
+        small: dict[str, Any] = {
+            k: v for k, v in structured.items() if isinstance(v, int | float | bool | str) and len(str(v)) <= 300
         }
+        dropped = ", ".join(k for k in structured if k not in small)
+        small["notes"] = [f"The full data is over the {budget}-token budget; see the text content for {dropped}."]
+        if estimate_tokens(compact(small)) > budget:
+            small = {"notes": [f"The full data is over the {budget}-token budget; see the text content."]}
+        structured = small
     return text, structured
 
 

@@ -9,16 +9,27 @@ is left to `structuredContent` and to `fields`; in a single object it is shown i
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pydantic_core
 
-__all__ = ["cell", "columns_for", "euros", "object_lines", "short_time", "table_header", "table_row"]
+__all__ = [
+    "cell",
+    "columns_for",
+    "euros",
+    "object_lines",
+    "short_time",
+    "table_header",
+    "table_row",
+    "whole_characters",
+]
 
 _INSTANT = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(:\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")
 _NAME_KEYS = ("name", "title", "number", "filename", "email", "slug")
 _MAX_CELL = 120
+_BREAK = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")  # what str.splitlines() splits at
 _QUIET = frozenset({"created_at", "updated_at"})
 _DIGIT = frozenset("0123456789")
 
@@ -66,7 +77,7 @@ def _identify(value: dict[str, Any]) -> str | None:
 
 def cell(key: str, value: Any, *, currency: str | None = None, same_day: str | None = None, limit: bool = True) -> str:
     """One value as text: money with euros, times short, nested objects by name."""
-    if type(value) is str and value[:1] not in _DIGIT and len(value) <= _MAX_CELL and "\n" not in value:
+    if type(value) is str and value[:1] not in _DIGIT and len(value) <= _MAX_CELL and not _BREAK.search(value):
         return value.replace("|", "¦") if "|" in value else value
     if value is None:
         return ""
@@ -79,9 +90,9 @@ def cell(key: str, value: Any, *, currency: str | None = None, same_day: str | N
     if isinstance(value, str):
         text = short_time(value, same_day) if value[:1].isdigit() else value
         if limit:
-            text = text.replace("\n", " ").replace("|", "¦")
+            text = " ".join(text.splitlines()).replace("|", "¦")  # every line break, not only \n
             if len(text) > _MAX_CELL:
-                text = text[: _MAX_CELL - 1] + "…"
+                text = text[: whole_characters(text, _MAX_CELL - 1)] + "…"
         return text
     if isinstance(value, dict):
         name = _identify(value)
@@ -151,7 +162,7 @@ def table_row(item: dict[str, Any], columns: Sequence[str]) -> str:
                     out.append(_short(match, day))
                     day = match.group(1)
                     continue
-            elif len(value) <= _MAX_CELL and "\n" not in value and "|" not in value:
+            elif len(value) <= _MAX_CELL and "|" not in value and not _BREAK.search(value):
                 out.append(value)
                 continue
         out.append(cell(name, value, currency=currency, same_day=day))
@@ -181,9 +192,38 @@ def object_lines(value: dict[str, Any], indent: str = "") -> list[str]:
                         cols.setdefault(name)
             lines.append(f"{indent}{key} ({len(item)}): {table_header(list(cols))}")
             lines.extend(f"{indent}  {table_row(row, list(cols))}" for row in item)
-        elif isinstance(item, str) and "\n" in item:
+        elif isinstance(item, str) and len(item.splitlines()) > 1:
+            # indented under its key, so no line of the text (a guest's agenda, say) can pass for a
+            # field; every line break counts (\r, \u2028 …), not only \n
             lines.append(f"{indent}{key}:")
-            lines.append(item)
+            lines.extend(f"{indent}  {line}" if line else "" for line in item.splitlines())
         else:
             lines.append(f"{indent}{key}: {cell(key, item, currency=currency, limit=False)}")
     return lines
+
+
+def _joins(text: str, i: int) -> bool:
+    """True when text[i] belongs to the same user-perceived character as text[i - 1]."""
+    char, before = text[i], text[i - 1]
+    code = ord(char)
+    if unicodedata.category(char) in ("Mn", "Me", "Mc") or char in "\u200d\ufe0e\ufe0f" or before == "\u200d":
+        return True
+    if 0x1F3FB <= code <= 0x1F3FF or 0xE0020 <= code <= 0xE007F:  # skin tones, tag sequences
+        return True
+    if _regional(char) and _regional(before):  # a flag is a pair: count the run before
+        run = 0
+        while i - 1 - run >= 0 and _regional(text[i - 1 - run]):
+            run += 1
+        return run % 2 == 1
+    return char == "\n" and before == "\r"
+
+
+def _regional(char: str) -> bool:
+    return 0x1F1E6 <= ord(char) <= 0x1F1FF
+
+
+def whole_characters(text: str, cut: int) -> int:
+    """`cut` moved back until it falls between two user-perceived characters."""
+    while 1 < cut < len(text) and _joins(text, cut):
+        cut -= 1
+    return cut

@@ -195,6 +195,11 @@ class Registry:
         except DversumError as exc:
             exc.hint = _field_hint(spec, exc, arguments) or exc.hint
             raise
+        except OverflowError:  # date arithmetic on an argument (a day, an instant, a duration) left the calendar
+            raise ArgumentError(
+                "a date, time or duration is out of range",
+                hint="Use dates between the years 0002 and 9998 and durations under a year.",
+            ) from None
         if outcome.binary is not None:
             outcome = await save_binary(call, outcome)
         if outcome.window is None and call.local.get("cursor"):
@@ -271,8 +276,9 @@ def _price_warnings(args: Mapping[str, Any]) -> list[str]:
         price = line.get("unit_price_cents") if isinstance(line, dict) else None
         if isinstance(price, int) and 0 < price < 100:
             what = line.get("description") or f"line {i + 1}"
+            euros = f"{price / 100:.2f}".replace(".", ",")  # the amount in German notation, not the description
             out.append(
-                f"line_items[{i}] ({what}): unit price {price} cents = {price / 100:.2f} € ".replace(".", ",")
+                f"line_items[{i}] ({what}): unit price {price} cents = {euros} € "
                 + f"(under 1 €). If {price},00 € was meant, send unit_price_cents {price * 100}."
             )
     return out

@@ -30,9 +30,11 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 SLUG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INT = re.compile(r"^[+-]?\d+$")
+_INDEX = re.compile(r"(\[\d+\])+$")
 _EUROS = re.compile(r"^[+-]?(\d+[.,]\d+|\d{1,3}(\.\d{3})+,\d+)\s*€?$")
 _BERLIN = ZoneInfo("Europe/Berlin")
 _MAX_STRING = 1_000_000
+_MARGIN = timedelta(days=2)
 
 
 def _scalar_schema(kind: str) -> dict[str, Any]:
@@ -119,7 +121,7 @@ def _decode_json_string(value: Any, expected: str) -> Any:
         if (expected == "object" and text.startswith("{")) or (expected == "array" and text.startswith("[")):
             try:
                 return json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested beyond the decoder: refused as a string
                 return value
     return value
 
@@ -128,7 +130,7 @@ def _check(value: Any, schema: Mapping[str, Any], path: str) -> Any:
     """Coerce leniently, then validate `value` against `schema`; return the clean value."""
     kind = schema.get("type")
     if kind == "integer":
-        if path.endswith("_cents"):
+        if _INDEX.sub("", path).endswith("_cents"):  # also each item of a list of cents
             _check_cents(value, path)
         if isinstance(value, str) and _INT.match(value.strip()):
             value = int(value.strip())
@@ -232,12 +234,25 @@ def _check_cents(value: Any, path: str) -> None:
 
 
 def day_bound(value: str, which: str) -> str:
-    """YYYY-MM-DD → the UTC instant where that Europe/Berlin day starts (or, for "end", ends)."""
-    day = date.fromisoformat(value)
-    if which == "end":
-        day += timedelta(days=1)
-    local = datetime(day.year, day.month, day.day, tzinfo=_BERLIN)
-    return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """YYYY-MM-DD → the UTC instant where that Europe/Berlin day starts (or, for "end", ends).
+
+    Raises ValueError for a day whose bound is not a representable instant (year 1 or 9999)."""
+    try:
+        day = date.fromisoformat(value)
+        if which == "end":
+            day += timedelta(days=1)
+        local = datetime(day.year, day.month, day.day, tzinfo=_BERLIN)
+        return _in_range(local).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except OverflowError:
+        raise ValueError(f"{value} is out of range") from None
+
+
+def _in_range(instant: datetime) -> datetime:
+    """`instant` in UTC, if it and a margin of two days either side are representable (a window
+    bound is widened by a day, a duration added); OverflowError otherwise."""
+    utc = instant.astimezone(UTC)
+    _ = (utc - _MARGIN, utc + _MARGIN)
+    return utc
 
 
 def _check_datetime(value: str, path: str) -> None:
@@ -251,6 +266,12 @@ def _check_datetime(value: str, path: str) -> None:
         ) from None
     if parsed.tzinfo is None:
         raise ArgumentError(f"{path} needs a time zone (Z or +02:00): {_show(value)}", field=path)
+    try:
+        _in_range(parsed)
+    except OverflowError:
+        raise ArgumentError(
+            f"{path} is out of range: {_show(value)}", field=path, hint="Use a date between the years 0002 and 9998."
+        ) from None
 
 
 def _check_typed(param: ParamSpec, value: Any, path: str) -> None:
@@ -296,7 +317,11 @@ def validate_arguments(
                 try:
                     clean[name] = day_bound(value.strip(), param.days)
                 except ValueError:
-                    raise ArgumentError(f"{name} is not a valid calendar date: {value}", field=name) from None
+                    raise ArgumentError(
+                        f"{name} is not a valid calendar date in range: {value}",
+                        field=name,
+                        hint="Use a date between the years 0002 and 9998.",
+                    ) from None
     return clean
 
 

@@ -8,6 +8,7 @@ each with where to set it, so sending can refuse with one message naming all of 
 
 from __future__ import annotations
 
+import unicodedata
 from decimal import Decimal
 from typing import Any
 
@@ -139,17 +140,23 @@ def check_rates(lines: list[dict[str, Any]], kind: str, field: str = "line_items
             )
 
 
+def _blank(value: Any) -> bool:
+    """Nothing a reader would see: empty, or only spaces, control and invisible format characters
+    (a zero-width space or a byte-order mark is no postal code and no seller name)."""
+    return not any(not ch.isspace() and unicodedata.category(ch) not in ("Cc", "Cf") for ch in str(value or ""))
+
+
 def missing_data(seller: Row, buyer: Row, kind: str, client_id: str) -> list[tuple[str, str]]:
     """(field, where to set it) for every §14 Abs. 4 UStG datum that is missing."""
     org_where, client_where = "PUT /organization", f"PUT /clients/{client_id}"
-    missing = [(f"organization.{k}", org_where) for k in ("name", "street", "postal_code", "city") if not seller[k]]
-    if not seller["tax_number"] and not seller["vat_id"]:
+    missing = [(f"organization.{k}", org_where) for k in ("name", "street", "postal_code", "city") if _blank(seller[k])]
+    if _blank(seller["tax_number"]) and _blank(seller["vat_id"]):
         missing.append(("organization.tax_number or organization.vat_id", org_where))
-    missing += [(f"client.{k}", client_where) for k in ("name", "street", "postal_code", "city") if not buyer[k]]
+    missing += [(f"client.{k}", client_where) for k in ("name", "street", "postal_code", "city") if _blank(buyer[k])]
     rule = treatment(kind) if kind != "exempt" else None
-    if rule is not None and rule.needs_seller_vat_id and not seller["vat_id"]:
+    if rule is not None and rule.needs_seller_vat_id and _blank(seller["vat_id"]):
         missing.append(("organization.vat_id", org_where))
-    if rule is not None and rule.needs_buyer_vat_id and not buyer["vat_id"]:
+    if rule is not None and rule.needs_buyer_vat_id and _blank(buyer["vat_id"]):
         missing.append(("client.vat_id", client_where))
     return missing
 

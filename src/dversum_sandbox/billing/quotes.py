@@ -149,7 +149,7 @@ def _locked(row: Row, action: str) -> Exception:
     path = f"/quotes/{row['id']}"
     reasons = {
         "sent": f"was sent and is locked as the client received it; make a new version with POST {path}/revise",
-        "signed": f"is signed by {row['signer_name']}; turn it into an invoice with POST {path}/convert-to-invoice",
+        "signed": f"was signed on {row['signed_at']}; turn it into an invoice with POST {path}/convert-to-invoice",
         "converted": f"was converted into invoice {row['invoice_id']}",
         "rejected": f"was rejected by the client; make a new version with POST /quotes/{row['id']}/revise",
         "expired": f"expired on {row['valid_until']}; make a new version with POST /quotes/{row['id']}/revise",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dversum_mcp.api.calls import MAX_ALL_PAGES_ITEMS, Call, Outcome
+from dversum_mcp.api.calls import MAX_ALL_PAGES_ITEMS, Call, Outcome, list_page
 
 __all__ = ["project_board"]
 
@@ -41,12 +41,10 @@ async def project_board(call: Call) -> Outcome:
     page = 1
     method, path = call.endpoint("list_project_tasks", id=call.path_args["id"])
     while len(tasks) < MAX_ALL_PAGES_ITEMS:
-        data = (await call.send(method, path, query={"page": page, "per_page": 100})).data
-        chunk = data.get("tasks", []) if isinstance(data, dict) else []
-        tasks.extend(t for t in chunk if isinstance(t, dict))
-        total = int(data.get("total", len(tasks))) if isinstance(data, dict) else len(tasks)
-        if not chunk or len(tasks) >= total:
-            break
+        chunk, total = list_page(await call.send(method, path, query={"page": page, "per_page": 100}), "tasks")
+        tasks.extend(chunk)
+        if len(chunk) < 100 or page * 100 >= total:
+            break  # the last page: a hostile total or page of non-objects cannot make it walk on forever
         page += 1
     columns = sorted((c for c in project.get("columns", []) if isinstance(c, dict)), key=_position)
     by_column: dict[str, list[dict[str, Any]]] = {str(c.get("id")): [] for c in columns}

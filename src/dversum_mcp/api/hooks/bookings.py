@@ -10,12 +10,12 @@ booking tools can be called without guessing.
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from dversum_mcp.api.calls import Call, Outcome, list_key
-from dversum_mcp.api.errors import ApiError
+from dversum_mcp.api.errors import ApiError, ArgumentError
 from dversum_mcp.api.hooks.timers import parse_instant, to_utc_z
 
 __all__ = ["booking_slots", "current_user", "slot_ranges"]
@@ -72,14 +72,39 @@ def _text(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+_MAX_WINDOW = timedelta(days=90)
+
+
+def _capped_window(call: Call) -> str | None:
+    """90 Berlin days that include the autumn clock change are 90 days and 1 hour, one hour over
+    the API's limit: such a window (from and to at Berlin midnights) loses its last hour, with a
+    note, instead of being refused."""
+    try:
+        start = parse_instant(str(call.query["from"]), "from")
+        end = parse_instant(str(call.query["to"]), "to")
+    except (KeyError, ArgumentError):
+        return None
+    over = end - start - _MAX_WINDOW
+    midnights = all(t.astimezone(BERLIN).time() == time(0) for t in (start, end))
+    if not (timedelta(0) < over <= timedelta(hours=1)) or not midnights:
+        return None
+    call.query["to"] = to_utc_z(start + _MAX_WINDOW)
+    last = (end - timedelta(hours=1)).astimezone(BERLIN)
+    return (
+        f"90 Berlin days across the autumn clock change are 90 days and 1 hour; the API takes at most "
+        f"90 days, so {last:%Y-%m-%d} 23:00-24:00 is left out."
+    )
+
+
 async def booking_slots(call: Call) -> Outcome:
+    note = _capped_window(call)
     response = await call.send()
     key = list_key(response.data)
     slots = response.data.get(key) if key is not None and isinstance(response.data, dict) else None
     if not isinstance(slots, list):
         raise ApiError(response.status, "invalid_response", "Expected a slots list from the API")
     data = slot_ranges([s for s in slots if isinstance(s, dict)])
-    return Outcome(data, text=_text(data))
+    return Outcome(data, text=_text(data), warnings=[note] if note else [])
 
 
 async def current_user(call: Call) -> Outcome:

@@ -17,8 +17,10 @@ import binascii
 import contextlib
 import mimetypes
 import os
+import re
 import secrets
 import stat
+import unicodedata
 from dataclasses import replace
 from pathlib import Path
 
@@ -66,10 +68,7 @@ async def upload_file(call: Call) -> Outcome:
             raise ArgumentError("filename is required with content_base64", field="filename")
         if len(inline) > MAX_UPLOAD_BYTES * 4 // 3 + 8:
             raise ArgumentError("content_base64 is larger than 100 MB", field="content_base64")
-        try:
-            data = base64.b64decode(inline, validate=True)
-        except (binascii.Error, ValueError):
-            raise ArgumentError("content_base64 is not valid base64", field="content_base64") from None
+        data = _decode_base64(str(inline))
         filename = Path(str(name)).name
     else:
         roots = await allowed_roots(call)
@@ -84,6 +83,29 @@ async def upload_file(call: Call) -> Outcome:
     response = await call.send(files={"file": (filename, data, mime)})
     await call.progress(len(data), len(data), "uploaded")
     return Outcome(response.data if isinstance(response.data, dict) else {"ok": True})
+
+
+_DATA_URL = re.compile(r"^data:[\w.+-]+/[\w.+-]+(;[\w.+-]+=[\w.+-]+)*;base64,", re.IGNORECASE)
+
+
+def _decode_base64(text: str) -> bytes:
+    """Base64 as clients send it: line-wrapped (MIME), as a `data:…;base64,` URL, URL-safe, or
+    without padding; anything else that is no base64 is refused, never decoded to garbage."""
+    compact = "".join(text.split())
+    compact = _DATA_URL.sub("", compact, count=1)
+    if "-" in compact or "_" in compact:
+        if "+" in compact or "/" in compact:
+            raise ArgumentError("content_base64 mixes the standard and the URL-safe alphabet", field="content_base64")
+        compact = compact.replace("-", "+").replace("_", "/")
+    compact += "=" * (-len(compact) % 4) if not compact.endswith("=") else ""
+    try:
+        return base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError):
+        raise ArgumentError(
+            "content_base64 is not valid base64",
+            field="content_base64",
+            hint="Send the file's bytes base64-encoded (A-Z, a-z, 0-9, +, /), or give path for a local file.",
+        ) from None
 
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -185,8 +207,15 @@ async def download_file(call: Call) -> Outcome:
 def _write_inside(target: str, filename: str, data: bytes, roots: list[Path], overwrite: bool) -> Path:
     """Write atomically inside an allowed folder, in a directory opened without following any
     link (see the module doc); runs in a worker thread."""
+    bad = next((ch for ch in target if _invisible(ch)), None)
+    if bad is not None:
+        raise ArgumentError(
+            f"save_as contains the control or invisible character U+{ord(bad):04X}",
+            field="save_as",
+            hint="Give a plain path; such characters hide a file's real name (e.g. a reversed extension).",
+        )
     root, parts = _beneath(target, roots, "save_as")
-    name = Path(filename).name or "download"
+    name = _plain_name(filename)
     if target.endswith(("/", os.sep)):
         dir_parts = parts
     else:
@@ -233,6 +262,19 @@ def _write_inside(target: str, filename: str, data: bytes, roots: list[Path], ov
     finally:
         os.close(dir_fd)
     return final
+
+
+def _invisible(char: str) -> bool:
+    """Control characters, line/paragraph separators and invisible format characters (bidi
+    overrides such as U+202E, zero-width spaces), which make a file name lie about itself."""
+    return unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp")
+
+
+def _plain_name(filename: str) -> str:
+    """A file name from the API (not trusted) as a plain name: no folders, no control or
+    invisible characters (each becomes `_`), never `.` or `..`."""
+    name = "".join("_" if _invisible(ch) else ch for ch in Path(filename).name).strip()
+    return name if name.strip(".") else "download"
 
 
 async def save_binary(call: Call, outcome: Outcome) -> Outcome:

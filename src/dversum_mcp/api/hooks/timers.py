@@ -38,6 +38,7 @@ _HUMAN = re.compile(
     r"(?P<n>\d+(?:[.,]\d+)?)\s*(?P<u>hours?|hrs?|std|h|minutes?|mins?|m|seconds?|secs?|s)(?![a-z])", re.IGNORECASE
 )
 _SWITCH_ATTEMPTS = 5
+_MAX_DURATION_S = 366 * 86400
 # One switch (look up → stop → start) at a time per API client, so concurrent start_timer calls
 # from this server queue up instead of stopping each other's fresh timers. Other clients' races
 # are still handled by the retry loop.
@@ -70,6 +71,10 @@ def parse_duration(text: str) -> timedelta:
                 seconds += number * _unit_seconds(part.group("u"))
     if seconds is None or seconds <= 0:
         raise ArgumentError(f"duration {text!r} is not a duration; use e.g. 2h30m, 90m or PT2H30M", field="duration")
+    if seconds > _MAX_DURATION_S:
+        raise ArgumentError(
+            f"duration {text!r} is longer than a year", field="duration", hint="Log long work as several entries."
+        )
     return timedelta(seconds=seconds)
 
 
