@@ -5,7 +5,7 @@ fenced: https only (plain http only for hosts the operator allows, e.g. loopback
 no credentials or fragment in the URL, every resolved address must be public (no loopback,
 private, link-local, multicast or reserved ranges) unless the host is allowed explicitly, the
 connection goes to the address that was checked (no second DNS lookup to rebind), no
-redirects, 5 s timeout, 64 KiB cap. The document must name itself as `client_id` and list its
+redirects, 5 s for the whole fetch, 64 KiB cap. The document must name itself as `client_id` and list its
 redirect URIs; it is a public client (`token_endpoint_auth_method = none`).
 """
 
@@ -18,13 +18,15 @@ import socket
 from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
+import anyio
 import httpx2
 
-from dversum_mcp.auth.clients import DversumClient
+from dversum_mcp.auth.clients import DversumClient, redirect_uri_problem
 
 __all__ = ["MAX_DOCUMENT_BYTES", "CimdError", "fetch_client_metadata", "is_cimd_client_id"]
 
 MAX_DOCUMENT_BYTES = 64 * 1024
+FETCH_DEADLINE_S = 5.0
 
 
 class CimdError(Exception):
@@ -51,6 +53,19 @@ async def _resolve(host: str, port: int) -> list[str]:
 async def fetch_client_metadata(
     client_id: str, *, allowed_hosts: Sequence[str] = (), transport: httpx2.AsyncBaseTransport | None = None
 ) -> DversumClient:
+    # one deadline for everything (resolving, connecting, every read): httpx's timeout is per
+    # operation, so a server sending a byte every few seconds would otherwise hold the fetch for hours
+    try:
+        with anyio.fail_after(FETCH_DEADLINE_S):
+            body, host = await _fetch(client_id, allowed_hosts, transport)
+    except TimeoutError:
+        raise CimdError(f"the client metadata document took longer than {FETCH_DEADLINE_S:g} s") from None
+    return _client(client_id, host, body)
+
+
+async def _fetch(
+    client_id: str, allowed_hosts: Sequence[str], transport: httpx2.AsyncBaseTransport | None
+) -> tuple[bytes, str]:
     parts = urlsplit(client_id)
     host = (parts.hostname or "").lower()
     allowed = host in {h.lower() for h in allowed_hosts}
@@ -83,15 +98,22 @@ async def fetch_client_metadata(
                     raise CimdError("the client metadata document is larger than 64 KiB")
     except httpx2.HTTPError:
         raise CimdError("the client metadata document could not be fetched") from None
+    return body, host
+
+
+def _client(client_id: str, host: str, body: bytes) -> DversumClient:
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: brackets nested deeper than the parser goes
         raise CimdError("the client metadata document is not JSON") from None
     if not isinstance(document, dict) or document.get("client_id") != client_id:
         raise CimdError("the client metadata document must name its own URL as client_id")
     uris = document.get("redirect_uris")
     if not isinstance(uris, list) or not uris or not all(isinstance(u, str) for u in uris):
         raise CimdError("the client metadata document must list redirect_uris")
+    problems = [p for p in map(redirect_uri_problem, uris) if p is not None]
+    if problems:
+        raise CimdError(problems[0])
     try:
         return DversumClient(
             client_id=client_id,

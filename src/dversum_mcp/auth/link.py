@@ -197,7 +197,7 @@ anything is shared.</div>
             user = LinkedUser.from_me(me)
         except TokenRejected as exc:
             return self._form(pending, nonce, str(exc))
-        sealed = self.keys.encrypt(json.dumps({"token": token, "me": me}).encode(), "link:" + request_id)
+        sealed = self.keys.encrypt(json.dumps({"token": token, "me": me}).encode(), _parked_context(request_id, nonce))
         await self.provider.redis.set(P + "linkpending:" + request_id, sealed, ex=self.ttl)
         csrf = self._csrf(nonce, request_id)
         hidden = (
@@ -225,17 +225,30 @@ as {html.escape(user.name)}</li>
         pending = await self.provider.pending(request_id)
         if pending is None or not self._csrf_ok(request, form, request_id):
             return self._gone()
-        sealed = await self.provider.redis.getdel(P + "linkpending:" + request_id)
         subject: str | None = None
-        if form.get("action") == "allow" and sealed is not None:
+        if form.get("action") == "allow":
+            # only the browser that pasted the token (its CSRF cookie is bound into the sealed value) can
+            # allow: whoever else knows the request id (the client's author) gets their own valid CSRF
+            # token from `GET /link`, but not this one
+            key = P + "linkpending:" + request_id
+            sealed = await self.provider.redis.get(key)
+            if sealed is None:
+                return self._gone()
             try:
-                parked = json.loads(self.keys.decrypt(sealed, "link:" + request_id))
+                parked = json.loads(
+                    self.keys.decrypt(sealed, _parked_context(request_id, request.cookies.get(COOKIE, "")))
+                )
             except KeyError_:
+                log.info("link confirmation for request from another browser refused (client %s)", pending.client_id)
+                return self._gone()
+            if not await self.provider.redis.delete(key):  # a second confirmation racing this one
                 return self._gone()
             user = LinkedUser.from_me(parked["me"])
             await self.users.link(user, parked["token"])
             subject = user.id
             log.info("user %s (org %s) linked for client %s", user.id, user.org_id, pending.client_id)
+        else:
+            await self.provider.redis.delete(P + "linkpending:" + request_id)  # Cancel: the pasted token goes
         try:
             target = await self.provider.finish(pending, subject)
         except AuthorizeError:
@@ -243,6 +256,11 @@ as {html.escape(user.name)}</li>
         response = RedirectResponse(target, status_code=303)
         response.delete_cookie(COOKIE, path="/link")
         return response
+
+
+def _parked_context(request_id: str, nonce: str) -> str:
+    """Associated data of a pasted token waiting for *Allow*: the request and the pasting browser."""
+    return "link:" + request_id + "|" + hashlib.sha256(nonce.encode()).hexdigest()
 
 
 def link_routes(provider: RedisOAuthProvider, users: UserStore, check: CheckToken) -> list[Route]:

@@ -164,7 +164,7 @@ class WebhookInbox:
             return JSONResponse({"error": "payload_too_large"}, status_code=413)
         try:
             payload = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: brackets nested deeper than the parser goes
             return JSONResponse({"error": "bad_request", "message": "the body must be JSON"}, status_code=400)
         event = {
             "event": request.headers.get("x-dversum-event")

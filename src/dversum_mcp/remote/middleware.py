@@ -64,8 +64,10 @@ class MultiUserMiddleware:
         metrics: Metrics,
         inbox: WebhookInbox,
         forget: Callable[[], None] = lambda: None,
+        known_tools: frozenset[str] | None = None,
     ) -> None:
         self.forget = forget
+        self.known_tools = known_tools
         self.clients = clients
         self.audit = audit
         self.metrics = metrics
@@ -118,6 +120,9 @@ class MultiUserMiddleware:
     ) -> HandlerResult:
         params = ctx.params or {}
         tool = str(params.get("name") or "")[:80]
+        # a metric label only for real tools: a name is the caller's text, and every new label value
+        # is a series kept for the life of the process and sent in every scrape
+        label = tool if self.known_tools is None or tool in self.known_tools else "(unknown)"
         arguments = params.get("arguments") if isinstance(params.get("arguments"), Mapping) else {}
         started = time.monotonic()
         self.in_flight += 1
@@ -129,10 +134,10 @@ class MultiUserMiddleware:
         finally:
             self.in_flight -= 1
             duration = time.monotonic() - started
-            self.metrics.calls.labels(tool, outcome).inc()
-            self.metrics.latency.labels(tool).observe(duration)
+            self.metrics.calls.labels(label, outcome).inc()
+            self.metrics.latency.labels(label).observe(duration)
             if outcome in ("error", "crashed"):
-                self.metrics.errors.labels(tool).inc()
+                self.metrics.errors.labels(label).inc()
             entry = AuditEntry(
                 user=user,
                 client=client_id or "",
@@ -146,4 +151,4 @@ class MultiUserMiddleware:
             try:
                 await self.audit.record(entry)
             except Exception:  # the call's answer matters more than its audit line; say so loudly
-                log.exception("audit entry for %s not written", tool)
+                log.exception("audit entry for %r not written", label)
