@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import threading
 import time
 import uuid
@@ -292,16 +291,18 @@ def test_registration_refuses_redirect_uris_that_leak_codes(
         assert start.status_code == 400 and "location" not in start.headers
 
 
-def _raw(port: int, request: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(request)
-        out = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except TimeoutError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        return out
+# ---- the per-user webhook inbox: any JSON shape is an answer --------------------------------------------
+async def test_a_deeply_nested_webhook_is_refused_not_a_500(stack: Stack, user_a: Tokens) -> None:
+    """Promise: `/webhooks/<inbox>` takes JSON events (256 KiB). Attack: a body of 200 000 `[`, under
+    the cap. Before: the parser's RecursionError escaped: 500 and a traceback per request."""
+    async with connect(stack, user_a.access) as client:
+        read = await client.read_resource("dversum://webhooks/events")
+    inbox_url = json.loads(read.contents[0].text)["inbox_url"]  # type: ignore[union-attr]
+    path = inbox_url.removeprefix(stack.base)
+    for body in (b"[" * 200_000, b'{"a":' * 40_000):
+        answer = httpx2.post(
+            _replica(stack) + path, content=body, headers={"content-type": "application/json"}, timeout=20
+        )
+        assert answer.status_code == 400, answer.status_code
+    fine = httpx2.post(_replica(stack) + path, json={"event": "invoice.paid", "id": "ok"}, timeout=20)
+    assert fine.status_code == 204
