@@ -21,6 +21,7 @@ import httpx2
 import pytest
 import redis
 
+from dversum_mcp.auth.cimd import CimdError, fetch_client_metadata
 from tests.remote.conftest import REDIRECT, Stack, Tokens, authorize, hidden, login, pkce, register
 from tests.remote.test_multi_user import connect
 
@@ -306,3 +307,40 @@ async def test_a_deeply_nested_webhook_is_refused_not_a_500(stack: Stack, user_a
         assert answer.status_code == 400, answer.status_code
     fine = httpx2.post(_replica(stack) + path, json={"event": "invoice.paid", "id": "ok"}, timeout=20)
     assert fine.status_code == 204
+
+
+# ---- client metadata documents: the SSRF fence covers every non-public range -------------------------------
+class _Recorder(httpx2.AsyncBaseTransport):
+    """Stands in for the network: records an attempted fetch instead of leaving loopback."""
+
+    def __init__(self) -> None:
+        self.reached: list[str] = []
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        self.reached.append(str(request.url))
+        raise httpx2.ConnectError("recorded, not sent")
+
+
+@pytest.mark.parametrize(
+    "client_id",
+    [
+        "https://100.64.0.1/client.json",  # carrier-grade NAT / shared space (Tailscale, cloud-internal)
+        "https://100.100.100.100/client.json",  # Tailscale's own resolver
+        "https://[2002:7f00:1::1]/client.json",  # 6to4 wrapping 127.0.0.1
+        "https://[2002:a9fe:a9fe::1]/latest/meta-data",  # 6to4 wrapping 169.254.169.254
+        "https://[fec0::1]/client.json",  # IPv6 site-local
+        "https://192.0.0.8/client.json",  # IETF protocol assignments
+        "https://[::ffff:a9fe:a9fe]/latest/meta-data",  # IPv4-mapped metadata address
+        "https://[64:ff9b::a00:1]/client.json",  # NAT64 wrapping 10.0.0.1
+    ],
+)
+async def test_client_metadata_fence_refuses_every_internal_range(client_id: str) -> None:
+    """Promise: an `https://` client_id is fetched only from public addresses. Attack: literal
+    addresses in ranges that are not public but that `is_private` (Python 3.11) misses: shared
+    address space, 6to4 wrapping loopback or the cloud metadata address, site-local. Before: the
+    fence let 100.64.0.1, 100.100.100.100, both 6to4 forms, fec0::1 and 192.0.0.8 through (a
+    connection was attempted)."""
+    recorder = _Recorder()
+    with pytest.raises(CimdError):
+        await fetch_client_metadata(client_id, transport=recorder)
+    assert recorder.reached == []

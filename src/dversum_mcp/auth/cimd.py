@@ -37,11 +37,34 @@ def is_cimd_client_id(client_id: str) -> bool:
     return client_id.startswith(("https://", "http://"))
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NOT_PUBLIC = (ipaddress.ip_network("192.0.0.0/24"), ipaddress.ip_network("100.64.0.0/10"))
+"""Ranges this Python's `is_global` may still call global (RFC 6890 protocol assignments, shared space)."""
+
+
 def _public(address: str) -> bool:
+    """Globally routable, and so is any IPv4 address wrapped inside (mapped, 6to4, NAT64)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    return not (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved or ip.is_unspecified
-    )
+    if (
+        not ip.is_global  # also shared address space (100.64/10), 192.0.0/24 and the rest of RFC 6890
+        or ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        or any(ip in net for net in _NOT_PUBLIC if net.version == ip.version)
+    ):
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.is_site_local:
+            return False
+        inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo or (None, None))[1]
+        if inner is None and ip in _NAT64:
+            inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if inner is not None:
+            return _public(str(inner))
+    return True
 
 
 async def _resolve(host: str, port: int) -> list[str]:
