@@ -344,3 +344,34 @@ async def test_client_metadata_fence_refuses_every_internal_range(client_id: str
     with pytest.raises(CimdError):
         await fetch_client_metadata(client_id, transport=recorder)
     assert recorder.reached == []
+
+
+# ---- the linking page is not a free oracle for dVersum tokens ---------------------------------------------
+def _paste(http: httpx2.Client, stack: Stack, link: str, token: str) -> httpx2.Response:
+    page = http.get(link)
+    form = {"req": hidden(page.text, "req"), "csrf": hidden(page.text, "csrf"), "dversum_token": token}
+    return http.post(stack.base + "/link", data=form)
+
+
+def test_the_linking_page_stops_checking_after_repeated_wrong_tokens(stack: Stack, keys: redis.Redis) -> None:
+    """Promise: the page checks a pasted token with `GET /me`. Attack: a stranger pastes token after token
+    (guessing, or using this server to probe dVersum with other people's leaked tokens, under its
+    address, until dVersum blocks it for everyone): one authorization request, then fresh requests
+    (`/authorize` is free). Before: every paste was checked, without end."""
+    for key in keys.scan_iter("dv:linkfail:addr:*"):
+        keys.delete(key)
+    try:
+        with httpx2.Client(timeout=30) as http:
+            client_id = register(http, stack.base)
+            link = authorize(http, stack.base, client_id, pkce()[1], REDIRECT).headers["location"]
+            answers = [_paste(http, stack, link, f"dvk_wrong_{i}_{uuid.uuid4().hex}").status_code for i in range(6)]
+            assert answers == [400] * 5 + [429], answers
+            assert _paste(http, stack, link, stack.token_a).status_code == 429  # this request is spent
+            statuses = []
+            for i in range(30):
+                fresh = authorize(http, stack.base, client_id, pkce()[1], REDIRECT).headers["location"]
+                statuses.append(_paste(http, stack, fresh, f"dvk_other_{i}_{uuid.uuid4().hex}").status_code)
+            assert statuses.count(429) >= 5 and statuses[-1] == 429, statuses
+    finally:
+        for key in keys.scan_iter("dv:linkfail:addr:*"):
+            keys.delete(key)

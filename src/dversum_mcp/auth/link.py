@@ -39,6 +39,9 @@ __all__ = ["CheckToken", "TokenRejected", "link_routes"]
 
 log = logging.getLogger("dversum_mcp.auth")
 COOKIE = "dv_link_csrf"
+MAX_FAILED_PER_REQUEST = 5
+MAX_FAILED_PER_ADDRESS = 30
+"""Refused tokens per authorization request, and per client address, within the code lifetime."""
 P = "dv:"
 
 
@@ -149,7 +152,9 @@ class _LinkPages:
             f"<span>will return to {html.escape(host)}</span></div></div>"
         )
 
-    def _form(self, pending: PendingAuthorization, nonce: str, error: str | None = None) -> Response:
+    def _form(
+        self, pending: PendingAuthorization, nonce: str, error: str | None = None, status: int | None = None
+    ) -> Response:
         csrf = self._csrf(nonce, pending.request_id)
         error_html = f'<div class="error" role="alert">{html.escape(error)}</div>' if error else ""
         body = f"""<h1>Connect your dVersum account</h1>
@@ -165,7 +170,15 @@ class _LinkPages:
 anything is shared.</div>
 <div class="actions"><button class="primary" type="submit">Continue</button></div>
 </form>"""
-        return self._with_cookie(_page("Connect your account", body, 400 if error else 200), nonce)
+        return self._with_cookie(_page("Connect your account", body, status or (400 if error else 200)), nonce)
+
+    @staticmethod
+    def _failed_keys(request: Request, request_id: str) -> list[str]:
+        """Counters of refused tokens: per authorization request and per client address (the page
+        is a way to make this server ask dVersum about any token; it must not be a free one)."""
+        address = request.client.host if request.client else ""
+        digest = hashlib.sha256(address.encode()).hexdigest()[:32]
+        return [P + "linkfail:req:" + request_id, P + "linkfail:addr:" + digest]
 
     def _gone(self) -> Response:
         return _page(
@@ -192,10 +205,22 @@ anything is shared.</div>
         token = str(form.get("dversum_token") or "").strip()
         if not token:
             return self._form(pending, nonce, "Paste your dVersum API token.")
+        failed = self._failed_keys(request, request_id)
+        counts = await self.provider.redis.mget(failed)
+        if int(counts[0] or 0) >= MAX_FAILED_PER_REQUEST or int(counts[1] or 0) >= MAX_FAILED_PER_ADDRESS:
+            message = (
+                "Too many tokens were tried. Wait a few minutes, then start the connection again from your assistant."
+            )
+            return self._form(pending, nonce, message, status=429)
         try:
             me = await self.check(token)
             user = LinkedUser.from_me(me)
         except TokenRejected as exc:
+            async with self.provider.redis.pipeline(transaction=False) as pipe:
+                for key in failed:
+                    pipe.incr(key)
+                    pipe.expire(key, self.ttl, nx=True)
+                await pipe.execute()
             return self._form(pending, nonce, str(exc))
         sealed = self.keys.encrypt(json.dumps({"token": token, "me": me}).encode(), _parked_context(request_id, nonce))
         await self.provider.redis.set(P + "linkpending:" + request_id, sealed, ex=self.ttl)
