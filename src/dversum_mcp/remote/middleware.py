@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
@@ -27,12 +28,15 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel
 
+from dversum_mcp.api.client import ApiClient
 from dversum_mcp.api.hooks.audit import AUDIT_READER, AuditReader
 from dversum_mcp.api.routed import CURRENT
+from dversum_mcp.logs import REQUEST_SECRETS
 from dversum_mcp.remote.audit import AuditEntry, AuditLog, resource_ids
 from dversum_mcp.remote.bus import USER, WebhookInbox
 from dversum_mcp.remote.metrics import Metrics
 from dversum_mcp.remote.users import UserClients
+from dversum_mcp.server.scrub import Scrubber, ScrubMiddleware
 from dversum_mcp.server.state import WEBHOOK_EVENTS_URI
 
 __all__ = ["MultiUserMiddleware"]
@@ -73,6 +77,7 @@ class MultiUserMiddleware:
         self.metrics = metrics
         self.inbox = inbox
         self.in_flight = 0
+        self._scrubbers: weakref.WeakKeyDictionary[ApiClient, Scrubber] = weakref.WeakKeyDictionary()
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         if ctx.method in ("resources/subscribe", "resources/unsubscribe"):
@@ -90,18 +95,37 @@ class MultiUserMiddleware:
         self.metrics.active_users.set(self.clients.active_users())
         client_token, user_token = CURRENT.set(client), USER.set(user)
         reader_token = AUDIT_READER.set(self._reader(user))
-        try:
+        # the server's own scrubber knows no user's token: this request's answers, errors and log lines
+        # are scrubbed of this user's (raw, escaped, percent, hex, base64), wherever the API put it
+        scrubber = self._scrubber(client)
+        secrets_token = REQUEST_SECRETS.set(scrubber)
+
+        async def handle(ctx: ServerRequestContext[Any, Any]) -> HandlerResult:
             params = ctx.params or {}
             if ctx.method == "resources/read" and params.get("uri") == WEBHOOK_EVENTS_URI:
                 return await self._webhook_events(user)
             if ctx.method == "tools/call":
                 return await self._audited(ctx, call_next, user, token.client_id)
             return await call_next(ctx)
+
+        try:
+            if scrubber is None:
+                return await handle(ctx)
+            return await ScrubMiddleware(scrubber)(ctx, handle)
         finally:
+            REQUEST_SECRETS.reset(secrets_token)
             CURRENT.reset(client_token)
             USER.reset(user_token)
             AUDIT_READER.reset(reader_token)
             self.forget()
+
+    def _scrubber(self, client: ApiClient | None) -> Scrubber | None:
+        if client is None:
+            return None
+        scrubber = self._scrubbers.get(client)
+        if scrubber is None:
+            scrubber = self._scrubbers[client] = Scrubber(client.secrets())
+        return scrubber
 
     def _reader(self, user: str) -> AuditReader:
         async def read(limit: int) -> list[dict[str, Any]]:
