@@ -17,11 +17,13 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
+import anyio
 import httpx2
 import pytest
 import redis
 
 from dversum_mcp.auth.cimd import CimdError, fetch_client_metadata
+from dversum_mcp.auth.keys import KeySet
 from tests.remote.conftest import REDIRECT, Stack, Tokens, authorize, hidden, login, pkce, register
 from tests.remote.test_multi_user import connect
 
@@ -375,3 +377,52 @@ def test_the_linking_page_stops_checking_after_repeated_wrong_tokens(stack: Stac
     finally:
         for key in keys.scan_iter("dv:linkfail:addr:*"):
             keys.delete(key)
+
+
+# ---- key rotation: a value sealed under a dropped key is "link again", never a crash ----------------------
+FOREIGN = KeySet(["zz-" + "c" * 40])  # stands for a key dropped from DVERSUM_MCP_SECRET_KEYS
+
+
+async def test_a_token_sealed_under_a_dropped_key_asks_to_link_again(stack: Stack, keys: redis.Redis) -> None:
+    """Promise (Key rotation): "anyone whose token is still sealed under a dropped key just links again".
+    Attack/fault: the user's stored token decrypts under no configured key. Before: the decryption error
+    escaped the request: an internal error instead of an answer that says to reconnect."""
+    tokens = await anyio.to_thread.run_sync(login, stack.base, stack.token_b)
+    async with connect(stack, tokens.access) as client:
+        me = await client.call_tool("get_current_user", {})
+    user = me.structured_content["id"]  # type: ignore[index]
+    record = "dv:user:" + user
+    original = keys.hget(record, "token")
+    assert original is not None
+    keys.hset(record, "token", FOREIGN.encrypt(stack.token_b.encode(), "user:" + user))
+    try:
+        async with connect(stack, tokens.access) as client:
+            answer = await client.call_tool("list_clients", {})
+        assert answer.is_error
+        text = json.dumps(answer.model_dump(mode="json"))
+        assert "not_linked" in text and "Reconnect" in text, text[:500]
+    finally:
+        keys.hset(record, "token", original)
+
+
+def test_a_client_secret_sealed_under_a_dropped_key_is_an_unknown_client(stack: Stack, keys: redis.Redis) -> None:
+    """The same for a confidential client's secret (`client_secret_sealed`). Before: `/authorize` and
+    `/token` with that client answered 500."""
+    with httpx2.Client(timeout=30) as http:
+        answer = http.post(
+            stack.base + "/register",
+            json={"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "client_secret_post", "client_name": "c"},
+        )
+        assert answer.status_code == 201, answer.text
+        client_id = answer.json()["client_id"]
+        key = "dv:client:" + client_id
+        record = json.loads(keys.get(key) or "{}")
+        record["client_secret_sealed"] = FOREIGN.encrypt(b"old-secret", "client:" + client_id)
+        keys.set(key, json.dumps(record), ex=600)
+        start = authorize(http, stack.base, client_id, pkce()[1], REDIRECT)
+        token = http.post(
+            stack.base + "/token",
+            data={"grant_type": "authorization_code", "code": "x", "client_id": client_id, "client_secret": "s"},
+        )
+    assert start.status_code == 400, start.status_code
+    assert token.status_code in (400, 401) and token.json()["error"] in ("invalid_client", "unauthorized_client")

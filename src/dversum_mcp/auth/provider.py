@@ -42,6 +42,7 @@ from redis.asyncio import Redis
 
 from dversum_mcp.auth.cimd import CimdError, fetch_client_metadata, is_cimd_client_id
 from dversum_mcp.auth.clients import DversumClient, redirect_uri_problem
+from dversum_mcp.auth.keys import KeyError_
 from dversum_mcp.auth.settings import RemoteSettings
 
 __all__ = ["DversumAccessToken", "DversumRefreshToken", "PendingAuthorization", "RedisOAuthProvider", "token_hash"]
@@ -103,7 +104,11 @@ class RedisOAuthProvider(
         record = json.loads(raw)
         secret = record.pop("client_secret_sealed", None)
         if isinstance(secret, str):
-            record["client_secret"] = self.settings.keys.decrypt(secret, "client:" + client_id).decode()
+            try:
+                record["client_secret"] = self.settings.keys.decrypt(secret, "client:" + client_id).decode()
+            except KeyError_:  # sealed under a key dropped from the set: an unknown client, it registers again
+                log.warning("client %s: its secret decrypts under no configured key; treated as unknown", client_id)
+                return None
         return DversumClient.model_validate(record)
 
     async def _cimd_client(self, client_id: str) -> DversumClient | None:
