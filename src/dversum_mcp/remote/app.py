@@ -18,14 +18,17 @@ lifetimes (see `auth/settings.py`), `DVERSUM_BASE_URL` for the API and the selec
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import json
 import logging
 import re
+import signal
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
@@ -281,9 +284,8 @@ class RemoteApp:
         )
         self.server = build_server(self.state)
         self.server.cache_hints = validate_cache_hints(_CACHE_HINTS)
-        self.server.add_request_handler(
-            "subscriptions/listen", SubscriptionsListenRequestParams, ListenHandler(self.bus)
-        )
+        self.listen = ListenHandler(self.bus)
+        self.server.add_request_handler("subscriptions/listen", SubscriptionsListenRequestParams, self.listen)
         known_tools = frozenset(registry.tools) | frozenset(META_TOOLS)
         self.middleware = MultiUserMiddleware(
             self.clients, self.audit, self.metrics, self.inbox, self._forget, known_tools=known_tools
@@ -382,6 +384,7 @@ class RemoteApp:
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
         async with self.sessions.run(), anyio.create_task_group() as group:
             group.start_soon(self.bus.run)
+            self._end_streams_on_signal()
             try:
                 yield
             finally:
@@ -389,6 +392,26 @@ class RemoteApp:
                 group.cancel_scope.cancel()
                 await self.clients.aclose()
                 await self.redis.aclose()
+
+    def _end_streams_on_signal(self) -> None:
+        """On SIGTERM/SIGINT, end every open `subscriptions/listen` stream gracefully at once.
+
+        uvicorn waits for every open response before it shuts the app down; a listen stream never
+        ends by itself, so one open stream made each shutdown last the whole grace period. uvicorn's
+        own handler still runs (it stops accepting and lets running tool calls finish)."""
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals reach only the main thread (an embedded server has none of its own)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(sig)
+            if not callable(previous):
+                continue
+
+            def handler(signum: int, frame: Any, previous: Callable[[int, Any], Any] = previous) -> None:
+                loop.call_soon_threadsafe(self.listen.close)
+                previous(signum, frame)
+
+            signal.signal(sig, handler)
 
     async def drain(self) -> None:
         """Graceful shutdown: wait (bounded by the call timeout) for tool calls still running."""

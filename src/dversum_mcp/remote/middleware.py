@@ -42,6 +42,7 @@ from dversum_mcp.server.state import WEBHOOK_EVENTS_URI
 __all__ = ["MultiUserMiddleware"]
 
 log = logging.getLogger("dversum_mcp.remote")
+MAX_LISTEN_STREAMS_PER_USER = 16
 
 
 def _outcome(result: HandlerResult) -> tuple[str, str, Any]:
@@ -77,6 +78,7 @@ class MultiUserMiddleware:
         self.metrics = metrics
         self.inbox = inbox
         self.in_flight = 0
+        self.listening: dict[str, int] = {}
         self._scrubbers: weakref.WeakKeyDictionary[ApiClient, Scrubber] = weakref.WeakKeyDictionary()
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
@@ -106,6 +108,8 @@ class MultiUserMiddleware:
                 return await self._webhook_events(user)
             if ctx.method == "tools/call":
                 return await self._audited(ctx, call_next, user, token.client_id)
+            if ctx.method == "subscriptions/listen":
+                return await self._listen(ctx, call_next, user)
             return await call_next(ctx)
 
         try:
@@ -118,6 +122,23 @@ class MultiUserMiddleware:
             USER.reset(user_token)
             AUDIT_READER.reset(reader_token)
             self.forget()
+
+    async def _listen(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext, user: str) -> HandlerResult:
+        """A listen stream, at most `MAX_LISTEN_STREAMS_PER_USER` per user in this process: the SDK's
+        bound (1,024) is for all users together, and one user must not hold every slot."""
+        if self.listening.get(user, 0) >= MAX_LISTEN_STREAMS_PER_USER:
+            raise MCPError(
+                code=types.INTERNAL_ERROR,
+                message=f"too many open listen streams: at most {MAX_LISTEN_STREAMS_PER_USER} per user; "
+                "close one (or reuse it: one stream can carry every subscription) before opening another",
+            )
+        self.listening[user] = self.listening.get(user, 0) + 1
+        try:
+            return await call_next(ctx)
+        finally:
+            self.listening[user] -= 1
+            if not self.listening[user]:
+                del self.listening[user]
 
     def _scrubber(self, client: ApiClient | None) -> Scrubber | None:
         if client is None:
