@@ -54,11 +54,11 @@ def _logs(stack: Stack) -> str:
 
 # ---- metrics: attacker-chosen tool names must not become label values -------------------------------
 async def test_unknown_tool_names_do_not_grow_the_metrics(stack: Stack, user_a: Tokens) -> None:
-    """Promise: `/metrics` has calls and errors *per tool*. Attack: 200 calls with made-up tool names,
-    each a new Prometheus label value (series in memory forever, in every scrape). Before: 200 new
+    """Promise: `/metrics` has calls and errors *per tool*. Attack: 60 calls with made-up tool names,
+    each a new Prometheus label value (series in memory forever, in every scrape). Before: one new
     series per metric (and the names, attacker text, in the scrape)."""
     base = _replica(stack, 0)
-    names = [f"zz-{uuid.uuid4().hex}" for _ in range(200)]
+    names = [f"zz-{uuid.uuid4().hex}" for _ in range(60)]
     async with connect(base, user_a.access) as client:
         for name in names:
             try:
@@ -426,3 +426,28 @@ def test_a_client_secret_sealed_under_a_dropped_key_is_an_unknown_client(stack: 
         )
     assert start.status_code == 400, start.status_code
     assert token.status_code in (400, 401) and token.json()["error"] in ("invalid_client", "unauthorized_client")
+
+
+# ---- the access log: no query strings, no attacker-chosen paths ----------------------------------------------
+def test_the_access_log_keeps_query_strings_and_odd_paths_out(stack: Stack, user_a: Tokens) -> None:
+    """Promise: one JSON line per request, paths without query strings. Attack: secrets and forged
+    JSON in query strings (`access_token=`, `req=`, `state=`), in unknown paths (percent-encoded
+    newline and quote), in a webhook inbox path. Held: none of it reached a log line."""
+    marks = [f"LOGMARK{i}{uuid.uuid4().hex[:8]}" for i in range(7)]
+    base = _replica(stack)
+    with httpx2.Client(timeout=20) as http:
+        http.post(
+            base + f"/mcp?access_token={marks[0]}&toolsets=invoices",
+            json={},
+            headers={"Authorization": f"Bearer {user_a.access}"},
+        )
+        http.get(base + f"/link?req={marks[1]}")
+        http.get(base + f"/authorize?client_id={marks[2]}&state={marks[3]}")
+        http.get(base + f"/nothing/{marks[4]}%0a%7B%22user%22%3A%22admin%22%7D")
+        http.post(base + f"/webhooks/{marks[5]}", json={})
+        http.get(base + f"/healthz?{marks[6]}")
+    time.sleep(0.3)
+    logs = _logs(stack)
+    assert [m for m in marks if m in logs] == []
+    lines = [line for line in logs.splitlines() if "dversum_mcp.access:" in line]
+    assert all(json.loads(line.split("dversum_mcp.access: ", 1)[1])["request_id"] for line in lines)
