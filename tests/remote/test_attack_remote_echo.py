@@ -16,6 +16,7 @@ from urllib.parse import quote
 import anyio
 import httpx2
 import pytest
+import redis
 
 from tests.hardening.conftest import clean_env
 from tests.remote.conftest import KEYS, SERVE, Stack, free_port, login, wait_http
@@ -48,6 +49,9 @@ def _echoing(upstream: str) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             token = self.headers.get("authorization", "").removeprefix("Bearer ").strip()
             path = self.path.split("?")[0]
+            if path.endswith("/clients/echo1"):  # the token (encoded) as the id of what was fetched
+                self._send(200, {"id": base64.b64encode(token.encode()).decode(), "name": "Echo client"})
+                return
             if path.endswith("/clients/echo0"):
                 self._send(404, {"error": {"code": "not_found", "message": f"no client here for token {token}"}})
                 return
@@ -117,7 +121,8 @@ async def test_an_echoing_api_never_returns_a_users_token(stack: Stack, echo_ser
     async with connect(echo_server, tokens.access) as client:
         listed = await client.call_tool("list_clients", {"per_page": 5})
         missing = await client.call_tool("get_client", {"client_id": "echo0"})
-    assert not listed.is_error and missing.is_error
+        echoed = await client.call_tool("get_client", {"client_id": "echo1"})
+    assert not listed.is_error and missing.is_error and not echoed.is_error
     seen = json.dumps([listed.model_dump(mode="json"), missing.model_dump(mode="json")])
     assert "Echo " in seen  # the hostile answer did come through
     encodings = {
@@ -128,3 +133,29 @@ async def test_an_echoing_api_never_returns_a_users_token(stack: Stack, echo_ser
     }
     leaked = [name for name, value in encodings.items() if value in seen or json.dumps(value)[1:-1] in seen]
     assert leaked == [], leaked
+    stored = _everything_in(stack.redis_url)  # the audit log keeps ids a call produced: not this one
+    assert [name for name, value in encodings.items() if value in stored] == []
+
+
+def _everything_in(url: str) -> str:
+    keys = redis.Redis.from_url(url, decode_responses=True)
+    out: list[str] = []
+    try:
+        for key in keys.scan_iter("*", count=1000):
+            kind = keys.type(key)
+            if kind == "string":
+                out.append(str(keys.get(key)))
+            elif kind == "hash":
+                out.append(json.dumps(keys.hgetall(key)))
+            elif kind == "list":
+                out.append(json.dumps(keys.lrange(key, 0, -1)))
+            elif kind == "set":
+                out.append(json.dumps(sorted(keys.smembers(key))))
+            elif kind == "zset":
+                out.append(json.dumps(keys.zrange(key, 0, -1)))
+            elif kind == "stream":
+                out.append(json.dumps(keys.xrange(key)))
+            out.append(key)
+    finally:
+        keys.close()
+    return "\n".join(out)

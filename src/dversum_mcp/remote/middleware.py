@@ -193,6 +193,10 @@ class MultiUserMiddleware:
                 resource_ids=resource_ids(arguments, data),
                 error=error,
             )
+            scrubber = REQUEST_SECRETS.get()
+            if scrubber:  # what the API answered is not trusted: an id or code may carry the user's token
+                entry.resource_ids = [scrubber.text(i) for i in entry.resource_ids]
+                entry.error = scrubber.text(entry.error)
             try:
                 await self.audit.record(entry)
             except Exception:  # the call's answer matters more than its audit line; say so loudly
