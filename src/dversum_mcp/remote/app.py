@@ -288,7 +288,13 @@ class RemoteApp:
         self.server.add_request_handler("subscriptions/listen", SubscriptionsListenRequestParams, self.listen)
         known_tools = frozenset(registry.tools) | frozenset(META_TOOLS)
         self.middleware = MultiUserMiddleware(
-            self.clients, self.audit, self.metrics, self.inbox, self._forget, known_tools=known_tools
+            self.clients,
+            self.audit,
+            self.metrics,
+            self.inbox,
+            self._forget,
+            known_tools=known_tools,
+            outside=self.state.outside,
         )
         self.server.middleware.append(self.middleware)
         self.sessions = StreamableHTTPSessionManager(

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -170,7 +171,8 @@ class WebhookInbox:
             "event": request.headers.get("x-dversum-event")
             or (payload.get("event") if isinstance(payload, dict) else None),
             "delivery": request.headers.get("x-dversum-delivery"),
-            "payload": payload,
+            "received_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "payload": payload,  # written by whoever posted it: marked as outside text when read
         }
         key = "dv:webhooks:" + str(user)
         async with self.redis.pipeline(transaction=True) as pipe:

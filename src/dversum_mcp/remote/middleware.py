@@ -36,6 +36,7 @@ from dversum_mcp.remote.audit import AuditEntry, AuditLog, resource_ids
 from dversum_mcp.remote.bus import USER, WebhookInbox
 from dversum_mcp.remote.metrics import Metrics
 from dversum_mcp.remote.users import UserClients
+from dversum_mcp.server.outside import OutsideText
 from dversum_mcp.server.scrub import Scrubber, ScrubMiddleware
 from dversum_mcp.server.state import WEBHOOK_EVENTS_URI
 
@@ -70,7 +71,9 @@ class MultiUserMiddleware:
         inbox: WebhookInbox,
         forget: Callable[[], None] = lambda: None,
         known_tools: frozenset[str] | None = None,
+        outside: OutsideText | None = None,
     ) -> None:
+        self.outside = outside or OutsideText()
         self.forget = forget
         self.known_tools = known_tools
         self.clients = clients
@@ -156,8 +159,12 @@ class MultiUserMiddleware:
 
     async def _webhook_events(self, user: str) -> types.ReadResourceResult:
         body = {"inbox_url": await self.inbox.url_for(user), "events": await self.inbox.events(user)}
-        text = json.dumps(body, ensure_ascii=False)
-        contents = types.TextResourceContents(uri=WEBHOOK_EVENTS_URI, mime_type="application/json", text=text)
+        guarded, marks = self.outside.guard(body)  # payloads are written by whoever posted them
+        meta = self.outside.meta(marks) if marks else None
+        text = json.dumps(guarded, ensure_ascii=False)
+        contents = types.TextResourceContents(
+            uri=WEBHOOK_EVENTS_URI, mime_type="application/json", text=text, _meta=meta
+        )
         return types.ReadResourceResult(contents=[contents])
 
     async def _audited(
