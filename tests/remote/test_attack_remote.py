@@ -8,8 +8,10 @@ process that served the calls) go to that replica directly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import socket
 import threading
 import time
 import uuid
@@ -469,3 +471,28 @@ async def test_a_webhook_payload_is_marked_as_outside_text(stack: Stack, user_a:
     meta = content.meta or {}
     marked = [m["path"] for m in meta.get("dversum/outside", [])]
     assert "$.events[0].payload" in marked, meta
+
+
+async def test_a_body_cut_short_is_not_acted_on(stack: Stack, user_a: Tokens) -> None:
+    """Attack: a webhook whose connection ends before the declared `Content-Length` (here after a
+    complete-looking JSON object). Before: the handler got the bytes so far as the whole body and
+    stored the event."""
+    async with connect(stack, user_a.access) as client:
+        first = await client.read_resource("dversum://webhooks/events")
+    inbox_url = json.loads(first.contents[0].text)["inbox_url"]  # type: ignore[union-attr]
+    path = inbox_url.removeprefix(stack.base)
+    probe = f"cut-{uuid.uuid4().hex}"
+    body = json.dumps({"event": probe}).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{stack.replicas[0]}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body) + 100}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", stack.replicas[0]), timeout=10) as raw:
+        raw.sendall(head + body)
+        raw.shutdown(socket.SHUT_WR)
+        with contextlib.suppress(OSError):
+            raw.recv(4096)
+    await anyio.sleep(0.5)
+    async with connect(stack, user_a.access) as client:
+        after = await client.read_resource("dversum://webhooks/events")
+    assert probe not in after.contents[0].text  # type: ignore[union-attr]

@@ -113,6 +113,8 @@ class _Ops:
         if path != "/mcp":  # the MCP endpoint streams its body under the SDK's own 4 MiB cap
             limit = MAX_WEBHOOK_BYTES if path.startswith("/webhooks/") else MAX_FORM_BYTES
             body = await _bounded_body(scope, receive, limit)
+            if isinstance(body, _Gone):  # the client left mid-body: nothing to act on, no one to answer
+                return
             if body is None:
                 status = 413
                 await _too_large(send, request_id, limit)
@@ -157,7 +159,7 @@ class _Ops:
         )
 
 
-async def _bounded_body(scope: dict[str, Any], receive: Any, limit: int) -> bytes | None:
+async def _bounded_body(scope: dict[str, Any], receive: Any, limit: int) -> bytes | _Gone | None:
     """The whole request body, or None as soon as it is (or is declared) longer than `limit`.
 
     Every route but `/mcp` (the OAuth forms, the linking page, `/register`, webhooks) gets a body
@@ -171,7 +173,7 @@ async def _bounded_body(scope: dict[str, Any], receive: Any, limit: int) -> byte
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
+            return _GONE
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -180,6 +182,13 @@ async def _bounded_body(scope: dict[str, Any], receive: Any, limit: int) -> byte
         if not message.get("more_body"):
             break
     return b"".join(chunks)
+
+
+class _Gone:
+    """`_bounded_body`'s answer when the client disconnected before its body ended (never acted on)."""
+
+
+_GONE = _Gone()
 
 
 def _replay(body: bytes, receive: Any) -> Any:
