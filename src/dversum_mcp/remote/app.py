@@ -65,7 +65,7 @@ from dversum_mcp.auth.settings import RemoteSettings
 from dversum_mcp.auth.users import UserStore
 from dversum_mcp.config import Settings
 from dversum_mcp.remote.audit import AuditLog
-from dversum_mcp.remote.bus import MAX_WEBHOOK_BYTES, UserEventBus, WebhookInbox
+from dversum_mcp.remote.bus import MAX_WEBHOOK_BYTES, USER, UserEventBus, WebhookInbox
 from dversum_mcp.remote.metrics import Metrics
 from dversum_mcp.remote.middleware import MultiUserMiddleware
 from dversum_mcp.remote.users import UserClients
@@ -291,6 +291,7 @@ class RemoteApp:
             stateless=True,
             state_keys=tuple(remote.keys.derive_all("request-state/v1")),  # any replica finishes any confirmation
         )
+        self.state.outside.owner = USER.get  # withheld outside text is revealed only to its user
         self.server = build_server(self.state)
         self.server.cache_hints = validate_cache_hints(_CACHE_HINTS)
         self.listen = ListenHandler(self.bus)
