@@ -6,11 +6,17 @@ token can reach the log neither by accident nor through an exception text.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import sys
 from collections.abc import Iterable
+from typing import Any
 
-__all__ = ["QUIET_LOGGERS", "RedactingFormatter", "configure_logging", "quiet_libraries", "redact"]
+__all__ = ["QUIET_LOGGERS", "REQUEST_SECRETS", "RedactingFormatter", "configure_logging", "quiet_libraries", "redact"]
+
+REQUEST_SECRETS: contextvars.ContextVar[Any] = contextvars.ContextVar("dversum_request_secrets", default=None)
+"""A `Scrubber` for secrets known only during one request (the multi-user server: that user's
+token); every log line written in that request passes it too."""
 
 QUIET_LOGGERS = ("httpx2", "httpcore2", "httpx", "httpcore", "mcp", "uvicorn.access", "sse_starlette")
 """Libraries that log wire details (httpcore2 logs response headers at DEBUG): WARNING and up only."""
@@ -32,7 +38,9 @@ class RedactingFormatter(logging.Formatter):
         self._scrubber = Scrubber(self.secrets)
 
     def format(self, record: logging.LogRecord) -> str:
-        return self._scrubber.text(super().format(record))
+        text = self._scrubber.text(super().format(record))
+        extra = REQUEST_SECRETS.get()
+        return extra.text(text) if extra else text
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -164,9 +164,13 @@ def test_inbox_dedups_by_idempotency_key() -> None:
     assert stored2
     assert inbox.events()[-1]["payload"] == "not json"
     assert inbox.events()[-1]["event"] is None
-    # Without the header nothing can be recognised as a repeat: stored each time.
-    assert inbox.add({}, BODY)[0]
-    assert inbox.add({}, BODY)[0]
+    # The header is not signed: the same body under another key, or none, is the same delivery (its `id`).
+    assert not inbox.add({"Idempotency-Key": "d-1-replayed"}, BODY)[0]
+    assert not inbox.add({}, BODY)[0]
+    # Without the header and without an `id` in the body nothing can be recognised as a repeat: stored each time.
+    other = BODY.replace(b'"id":"d-1",', b"")
+    assert inbox.add({}, other)[0]
+    assert inbox.add({}, other)[0]
     assert inbox.events()[-1]["event"] == "invoice.paid"  # from the payload
     assert len(inbox) == 4
 
@@ -237,7 +241,8 @@ async def test_listen_app_dedups() -> None:
     async with _client(webhook_app(inbox, SECRET)) as client:
         first = await client.post("/", content=BODY, headers=_headers(BODY, "d-7"))
         repeat = await client.post("/", content=BODY, headers=_headers(BODY, "d-7"))
-        other = await client.post("/", content=BODY, headers=_headers(BODY, "d-8"))
+        second = BODY.replace(b'"d-1"', b'"d-8"')  # another delivery: the same body again would be a replay
+        other = await client.post("/", content=second, headers=_headers(second, "d-8"))
     assert first.json()["duplicate"] is False
     assert repeat.status_code == 200
     assert repeat.json() == {"received": True, "duplicate": True, "id": "d-7"}

@@ -74,9 +74,9 @@ async def test_a_real_delivery_still_arrives() -> None:
             base_url="https://abc.tunnel.example",
         ) as tunnel,
     ):
-        assert (
-            await tunnel.post("/hook", content=body, headers={**headers, "Idempotency-Key": "t"})
-        ).status_code == 200
+        other = BODY.replace('"e1"', '"e2"').encode()  # another delivery (the same body again is a replay)
+        signed = {**headers, "X-Dversum-Signature": sign(SECRET, other), "Idempotency-Key": "t"}
+        assert (await tunnel.post("/hook", content=other, headers=signed)).status_code == 200
     assert [e["verified"] for e in inbox.events()] == [True, True]
 
 

@@ -39,6 +39,9 @@ __all__ = ["CheckToken", "TokenRejected", "link_routes"]
 
 log = logging.getLogger("dversum_mcp.auth")
 COOKIE = "dv_link_csrf"
+MAX_FAILED_PER_REQUEST = 5
+MAX_FAILED_PER_ADDRESS = 30
+"""Refused tokens per authorization request, and per client address, within the code lifetime."""
 P = "dv:"
 
 
@@ -149,7 +152,9 @@ class _LinkPages:
             f"<span>will return to {html.escape(host)}</span></div></div>"
         )
 
-    def _form(self, pending: PendingAuthorization, nonce: str, error: str | None = None) -> Response:
+    def _form(
+        self, pending: PendingAuthorization, nonce: str, error: str | None = None, status: int | None = None
+    ) -> Response:
         csrf = self._csrf(nonce, pending.request_id)
         error_html = f'<div class="error" role="alert">{html.escape(error)}</div>' if error else ""
         body = f"""<h1>Connect your dVersum account</h1>
@@ -165,7 +170,15 @@ class _LinkPages:
 anything is shared.</div>
 <div class="actions"><button class="primary" type="submit">Continue</button></div>
 </form>"""
-        return self._with_cookie(_page("Connect your account", body, 400 if error else 200), nonce)
+        return self._with_cookie(_page("Connect your account", body, status or (400 if error else 200)), nonce)
+
+    @staticmethod
+    def _failed_keys(request: Request, request_id: str) -> list[str]:
+        """Counters of refused tokens: per authorization request and per client address (the page
+        is a way to make this server ask dVersum about any token; it must not be a free one)."""
+        address = request.client.host if request.client else ""
+        digest = hashlib.sha256(address.encode()).hexdigest()[:32]
+        return [P + "linkfail:req:" + request_id, P + "linkfail:addr:" + digest]
 
     def _gone(self) -> Response:
         return _page(
@@ -192,12 +205,24 @@ anything is shared.</div>
         token = str(form.get("dversum_token") or "").strip()
         if not token:
             return self._form(pending, nonce, "Paste your dVersum API token.")
+        failed = self._failed_keys(request, request_id)
+        counts = await self.provider.redis.mget(failed)
+        if int(counts[0] or 0) >= MAX_FAILED_PER_REQUEST or int(counts[1] or 0) >= MAX_FAILED_PER_ADDRESS:
+            message = (
+                "Too many tokens were tried. Wait a few minutes, then start the connection again from your assistant."
+            )
+            return self._form(pending, nonce, message, status=429)
         try:
             me = await self.check(token)
             user = LinkedUser.from_me(me)
         except TokenRejected as exc:
+            async with self.provider.redis.pipeline(transaction=False) as pipe:
+                for key in failed:
+                    pipe.incr(key)
+                    pipe.expire(key, self.ttl, nx=True)
+                await pipe.execute()
             return self._form(pending, nonce, str(exc))
-        sealed = self.keys.encrypt(json.dumps({"token": token, "me": me}).encode(), "link:" + request_id)
+        sealed = self.keys.encrypt(json.dumps({"token": token, "me": me}).encode(), _parked_context(request_id, nonce))
         await self.provider.redis.set(P + "linkpending:" + request_id, sealed, ex=self.ttl)
         csrf = self._csrf(nonce, request_id)
         hidden = (
@@ -225,17 +250,30 @@ as {html.escape(user.name)}</li>
         pending = await self.provider.pending(request_id)
         if pending is None or not self._csrf_ok(request, form, request_id):
             return self._gone()
-        sealed = await self.provider.redis.getdel(P + "linkpending:" + request_id)
         subject: str | None = None
-        if form.get("action") == "allow" and sealed is not None:
+        if form.get("action") == "allow":
+            # only the browser that pasted the token (its CSRF cookie is bound into the sealed value) can
+            # allow: whoever else knows the request id (the client's author) gets their own valid CSRF
+            # token from `GET /link`, but not this one
+            key = P + "linkpending:" + request_id
+            sealed = await self.provider.redis.get(key)
+            if sealed is None:
+                return self._gone()
             try:
-                parked = json.loads(self.keys.decrypt(sealed, "link:" + request_id))
+                parked = json.loads(
+                    self.keys.decrypt(sealed, _parked_context(request_id, request.cookies.get(COOKIE, "")))
+                )
             except KeyError_:
+                log.info("link confirmation for request from another browser refused (client %s)", pending.client_id)
+                return self._gone()
+            if not await self.provider.redis.delete(key):  # a second confirmation racing this one
                 return self._gone()
             user = LinkedUser.from_me(parked["me"])
             await self.users.link(user, parked["token"])
             subject = user.id
             log.info("user %s (org %s) linked for client %s", user.id, user.org_id, pending.client_id)
+        else:
+            await self.provider.redis.delete(P + "linkpending:" + request_id)  # Cancel: the pasted token goes
         try:
             target = await self.provider.finish(pending, subject)
         except AuthorizeError:
@@ -243,6 +281,11 @@ as {html.escape(user.name)}</li>
         response = RedirectResponse(target, status_code=303)
         response.delete_cookie(COOKIE, path="/link")
         return response
+
+
+def _parked_context(request_id: str, nonce: str) -> str:
+    """Associated data of a pasted token waiting for *Allow*: the request and the pasting browser."""
+    return "link:" + request_id + "|" + hashlib.sha256(nonce.encode()).hexdigest()
 
 
 def link_routes(provider: RedisOAuthProvider, users: UserStore, check: CheckToken) -> list[Route]:

@@ -41,7 +41,8 @@ from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from redis.asyncio import Redis
 
 from dversum_mcp.auth.cimd import CimdError, fetch_client_metadata, is_cimd_client_id
-from dversum_mcp.auth.clients import DversumClient
+from dversum_mcp.auth.clients import DversumClient, redirect_uri_problem
+from dversum_mcp.auth.keys import KeyError_
 from dversum_mcp.auth.settings import RemoteSettings
 
 __all__ = ["DversumAccessToken", "DversumRefreshToken", "PendingAuthorization", "RedisOAuthProvider", "token_hash"]
@@ -97,13 +98,17 @@ class RedisOAuthProvider(
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
         if is_cimd_client_id(client_id):
             return await self._cimd_client(client_id)
-        raw = await self.redis.get(P + "client:" + client_id)
+        raw = await self.redis.getex(P + "client:" + client_id, ex=self.settings.refresh_ttl_s)
         if raw is None:
             return None
         record = json.loads(raw)
         secret = record.pop("client_secret_sealed", None)
         if isinstance(secret, str):
-            record["client_secret"] = self.settings.keys.decrypt(secret, "client:" + client_id).decode()
+            try:
+                record["client_secret"] = self.settings.keys.decrypt(secret, "client:" + client_id).decode()
+            except KeyError_:  # sealed under a key dropped from the set: an unknown client, it registers again
+                log.warning("client %s: its secret decrypts under no configured key; treated as unknown", client_id)
+                return None
         return DversumClient.model_validate(record)
 
     async def _cimd_client(self, client_id: str) -> DversumClient | None:
@@ -122,15 +127,19 @@ class RedisOAuthProvider(
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
         if client_info.client_id is None or is_cimd_client_id(client_info.client_id):
             raise RegistrationError("invalid_client_metadata", "client_id must not be a URL")
-        if any("#" in str(uri) for uri in client_info.redirect_uris or []):
-            raise RegistrationError("invalid_redirect_uri", "redirect URIs must not have a fragment")
+        for uri in client_info.redirect_uris or []:
+            problem = redirect_uri_problem(str(uri))
+            if problem is not None:
+                raise RegistrationError("invalid_redirect_uri", problem)
         record = client_info.model_dump(mode="json", exclude_none=True)
         secret = record.pop("client_secret", None)
         if isinstance(secret, str):
             record["client_secret_sealed"] = self.settings.keys.encrypt(
                 secret.encode(), "client:" + client_info.client_id
             )
-        await self.redis.set(P + "client:" + client_info.client_id, json.dumps(record))
+        # a stranger can register: the record lives as long as a refresh token, renewed on every use
+        # (get_client), so abandoned registrations leave Redis on their own
+        await self.redis.set(P + "client:" + client_info.client_id, json.dumps(record), ex=self.settings.refresh_ttl_s)
 
     # ---- authorization -----------------------------------------------------------------------
     async def authorize(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:

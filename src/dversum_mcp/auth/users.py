@@ -7,17 +7,19 @@ data). The subject of every access token is this id: the dVersum user id from `G
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 
-from dversum_mcp.auth.keys import KeySet
+from dversum_mcp.auth.keys import KeyError_, KeySet
 
 __all__ = ["LinkedUser", "UserStore"]
 
 P = "dv:"
+log = logging.getLogger("dversum_mcp.auth")
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,11 @@ class UserStore:
         sealed = await self.redis.hget(P + "user:" + user_id, "token")
         if sealed is None:
             return None
-        token = self.keys.decrypt(sealed, "user:" + user_id).decode()
+        try:
+            token = self.keys.decrypt(sealed, "user:" + user_id).decode()
+        except KeyError_:  # sealed under a key dropped from the set: the user links again (not_linked)
+            log.warning("the token of user %s decrypts under no configured key; they must link again", user_id)
+            return None
         if not self.keys.is_current(str(sealed)):  # sealed under an older key: re-seal under the current one
             resealed = self.keys.encrypt(token.encode(), "user:" + user_id)
             await self.redis.hset(P + "user:" + user_id, "token", resealed)

@@ -18,14 +18,17 @@ lifetimes (see `auth/settings.py`), `DVERSUM_BASE_URL` for the API and the selec
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import json
 import logging
 import re
+import signal
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
@@ -62,10 +65,11 @@ from dversum_mcp.auth.settings import RemoteSettings
 from dversum_mcp.auth.users import UserStore
 from dversum_mcp.config import Settings
 from dversum_mcp.remote.audit import AuditLog
-from dversum_mcp.remote.bus import UserEventBus, WebhookInbox
+from dversum_mcp.remote.bus import MAX_WEBHOOK_BYTES, USER, UserEventBus, WebhookInbox
 from dversum_mcp.remote.metrics import Metrics
 from dversum_mcp.remote.middleware import MultiUserMiddleware
 from dversum_mcp.remote.users import UserClients
+from dversum_mcp.server.discovery import META_TOOLS
 from dversum_mcp.server.handlers import ServerState, build_server
 from dversum_mcp.tools.registry import Registry, Selection
 
@@ -73,7 +77,10 @@ __all__ = ["RemoteApp", "build_app", "create_app"]
 
 access_log = logging.getLogger("dversum_mcp.access")
 MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_FORM_BYTES = 64 * 1024
+"""Largest body of every other route (OAuth forms and JSON, the linking page)."""
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_PASTED_TOKEN = re.compile(r"[\x21-\x7e]{6,4096}")
 _CACHE_HINTS = {
     "tools/list": CacheHint(ttl_ms=300_000, scope="private"),
     "prompts/list": CacheHint(ttl_ms=300_000, scope="private"),
@@ -103,6 +110,17 @@ class _Ops:
         scope = {**scope, "headers": headers}
         status = 0
         started = time.monotonic()
+        if path != "/mcp":  # the MCP endpoint streams its body under the SDK's own 4 MiB cap
+            limit = MAX_WEBHOOK_BYTES if path.startswith("/webhooks/") else MAX_FORM_BYTES
+            body = await _bounded_body(scope, receive, limit)
+            if isinstance(body, _Gone):  # the client left mid-body: nothing to act on, no one to answer
+                return
+            if body is None:
+                status = 413
+                await _too_large(send, request_id, limit)
+                self._log(scope, request_id, path, status, started)
+                return
+            receive = _replay(body, receive)
 
         async def send_with_id(message: dict[str, Any]) -> None:
             nonlocal status
@@ -118,24 +136,87 @@ class _Ops:
         finally:
             self.in_flight -= 1
             self.metrics.in_flight.dec()
-            user = scope.get("user")
-            token = getattr(user, "access_token", None)
-            route = path if path in _KNOWN_PATHS else ("/webhooks/*" if path.startswith("/webhooks/") else "other")
-            self.metrics.http_requests.labels(route, str(status)).inc()
-            access_log.info(
-                json.dumps(
-                    {
-                        "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                        "request_id": request_id,
-                        "method": scope.get("method"),
-                        "path": route if route != path else path,
-                        "status": status,
-                        "duration_ms": round((time.monotonic() - started) * 1000, 1),
-                        "user": getattr(token, "subject", None),
-                        "client": getattr(token, "client_id", None),
-                    }
-                )
+            self._log(scope, request_id, path, status, started)
+
+    def _log(self, scope: dict[str, Any], request_id: str, path: str, status: int, started: float) -> None:
+        user = scope.get("user")
+        token = getattr(user, "access_token", None)
+        route = path if path in _KNOWN_PATHS else ("/webhooks/*" if path.startswith("/webhooks/") else "other")
+        self.metrics.http_requests.labels(route, str(status)).inc()
+        access_log.info(
+            json.dumps(
+                {
+                    "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "request_id": request_id,
+                    "method": scope.get("method"),
+                    "path": route if route != path else path,
+                    "status": status,
+                    "duration_ms": round((time.monotonic() - started) * 1000, 1),
+                    "user": getattr(token, "subject", None),
+                    "client": getattr(token, "client_id", None),
+                }
             )
+        )
+
+
+async def _bounded_body(scope: dict[str, Any], receive: Any, limit: int) -> bytes | _Gone | None:
+    """The whole request body, or None as soon as it is (or is declared) longer than `limit`.
+
+    Every route but `/mcp` (the OAuth forms, the linking page, `/register`, webhooks) gets a body
+    read here first, so no handler or form parser below (a multipart file part would be spooled to
+    disk whole) ever sees more than `limit` bytes."""
+    declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+    if declared.strip().isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return _GONE
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+class _Gone:
+    """`_bounded_body`'s answer when the client disconnected before its body ended (never acted on)."""
+
+
+_GONE = _Gone()
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    sent = False
+
+    async def replayed() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            message: dict[str, Any] = await receive()
+            return message
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replayed
+
+
+async def _too_large(send: Any, request_id: str, limit: int) -> None:
+    body = json.dumps(
+        {"error": "invalid_request", "error_description": f"request body larger than {limit} bytes"}
+    ).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+        (b"x-request-id", request_id.encode()),
+    ]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 _KNOWN_PATHS = frozenset(
@@ -210,12 +291,21 @@ class RemoteApp:
             stateless=True,
             state_keys=tuple(remote.keys.derive_all("request-state/v1")),  # any replica finishes any confirmation
         )
+        self.state.outside.owner = USER.get  # withheld outside text is revealed only to its user
         self.server = build_server(self.state)
         self.server.cache_hints = validate_cache_hints(_CACHE_HINTS)
-        self.server.add_request_handler(
-            "subscriptions/listen", SubscriptionsListenRequestParams, ListenHandler(self.bus)
+        self.listen = ListenHandler(self.bus)
+        self.server.add_request_handler("subscriptions/listen", SubscriptionsListenRequestParams, self.listen)
+        known_tools = frozenset(registry.tools) | frozenset(META_TOOLS)
+        self.middleware = MultiUserMiddleware(
+            self.clients,
+            self.audit,
+            self.metrics,
+            self.inbox,
+            self._forget,
+            known_tools=known_tools,
+            outside=self.state.outside,
         )
-        self.middleware = MultiUserMiddleware(self.clients, self.audit, self.metrics, self.inbox, self._forget)
         self.server.middleware.append(self.middleware)
         self.sessions = StreamableHTTPSessionManager(
             app=self.server,
@@ -236,6 +326,11 @@ class RemoteApp:
 
     async def check_token(self, token: str) -> dict[str, Any]:
         """`GET /me` with a pasted token (the linking page's check)."""
+        if not _PASTED_TOKEN.fullmatch(token):  # it goes into a header: a newline, NUL or "ö" cannot be one
+            raise TokenRejected(
+                "This is not a dVersum API token: a token is one word of letters, digits and punctuation "
+                "(no spaces, line breaks or accented letters). Copy it again from dVersum → Settings → API."
+            )
         client = ApiClient(
             base_url=self.settings.base_url,
             token=token,
@@ -252,6 +347,9 @@ class RemoteApp:
             if exc.status in (401, 403):
                 raise TokenRejected("dVersum did not accept this token. Check that you copied all of it.") from None
             raise TokenRejected("dVersum could not be reached to check the token. Please try again.") from None
+        except Exception as exc:  # the page answers whatever happened; no traceback (it may quote the token)
+            access_log.warning("token check failed: %s", type(exc).__name__)
+            raise TokenRejected("The token could not be checked. Please try again.") from None
         data = response.data
         if not isinstance(data, dict) or "id" not in data:
             raise TokenRejected("dVersum answered unexpectedly. Please try again later.")
@@ -302,6 +400,7 @@ class RemoteApp:
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
         async with self.sessions.run(), anyio.create_task_group() as group:
             group.start_soon(self.bus.run)
+            self._end_streams_on_signal()
             try:
                 yield
             finally:
@@ -309,6 +408,26 @@ class RemoteApp:
                 group.cancel_scope.cancel()
                 await self.clients.aclose()
                 await self.redis.aclose()
+
+    def _end_streams_on_signal(self) -> None:
+        """On SIGTERM/SIGINT, end every open `subscriptions/listen` stream gracefully at once.
+
+        uvicorn waits for every open response before it shuts the app down; a listen stream never
+        ends by itself, so one open stream made each shutdown last the whole grace period. uvicorn's
+        own handler still runs (it stops accepting and lets running tool calls finish)."""
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals reach only the main thread (an embedded server has none of its own)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(sig)
+            if not callable(previous):
+                continue
+
+            def handler(signum: int, frame: Any, previous: Callable[[int, Any], Any] = previous) -> None:
+                loop.call_soon_threadsafe(self.listen.close)
+                previous(signum, frame)
+
+            signal.signal(sig, handler)
 
     async def drain(self) -> None:
         """Graceful shutdown: wait (bounded by the call timeout) for tool calls still running."""

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -164,13 +165,14 @@ class WebhookInbox:
             return JSONResponse({"error": "payload_too_large"}, status_code=413)
         try:
             payload = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: brackets nested deeper than the parser goes
             return JSONResponse({"error": "bad_request", "message": "the body must be JSON"}, status_code=400)
         event = {
             "event": request.headers.get("x-dversum-event")
             or (payload.get("event") if isinstance(payload, dict) else None),
             "delivery": request.headers.get("x-dversum-delivery"),
-            "payload": payload,
+            "received_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "payload": payload,  # written by whoever posted it: marked as outside text when read
         }
         key = "dv:webhooks:" + str(user)
         async with self.redis.pipeline(transaction=True) as pipe:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
@@ -27,17 +28,22 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel
 
+from dversum_mcp.api.client import ApiClient
 from dversum_mcp.api.hooks.audit import AUDIT_READER, AuditReader
 from dversum_mcp.api.routed import CURRENT
+from dversum_mcp.logs import REQUEST_SECRETS
 from dversum_mcp.remote.audit import AuditEntry, AuditLog, resource_ids
 from dversum_mcp.remote.bus import USER, WebhookInbox
 from dversum_mcp.remote.metrics import Metrics
 from dversum_mcp.remote.users import UserClients
+from dversum_mcp.server.outside import OutsideText
+from dversum_mcp.server.scrub import Scrubber, ScrubMiddleware
 from dversum_mcp.server.state import WEBHOOK_EVENTS_URI
 
 __all__ = ["MultiUserMiddleware"]
 
 log = logging.getLogger("dversum_mcp.remote")
+MAX_LISTEN_STREAMS_PER_USER = 16
 
 
 def _outcome(result: HandlerResult) -> tuple[str, str, Any]:
@@ -64,13 +70,19 @@ class MultiUserMiddleware:
         metrics: Metrics,
         inbox: WebhookInbox,
         forget: Callable[[], None] = lambda: None,
+        known_tools: frozenset[str] | None = None,
+        outside: OutsideText | None = None,
     ) -> None:
+        self.outside = outside or OutsideText()
         self.forget = forget
+        self.known_tools = known_tools
         self.clients = clients
         self.audit = audit
         self.metrics = metrics
         self.inbox = inbox
         self.in_flight = 0
+        self.listening: dict[str, int] = {}
+        self._scrubbers: weakref.WeakKeyDictionary[ApiClient, Scrubber] = weakref.WeakKeyDictionary()
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         if ctx.method in ("resources/subscribe", "resources/unsubscribe"):
@@ -88,18 +100,56 @@ class MultiUserMiddleware:
         self.metrics.active_users.set(self.clients.active_users())
         client_token, user_token = CURRENT.set(client), USER.set(user)
         reader_token = AUDIT_READER.set(self._reader(user))
-        try:
+        # the server's own scrubber knows no user's token: this request's answers, errors and log lines
+        # are scrubbed of this user's (raw, escaped, percent, hex, base64), wherever the API put it
+        scrubber = self._scrubber(client)
+        secrets_token = REQUEST_SECRETS.set(scrubber)
+
+        async def handle(ctx: ServerRequestContext[Any, Any]) -> HandlerResult:
             params = ctx.params or {}
             if ctx.method == "resources/read" and params.get("uri") == WEBHOOK_EVENTS_URI:
                 return await self._webhook_events(user)
             if ctx.method == "tools/call":
                 return await self._audited(ctx, call_next, user, token.client_id)
+            if ctx.method == "subscriptions/listen":
+                return await self._listen(ctx, call_next, user)
             return await call_next(ctx)
+
+        try:
+            if scrubber is None:
+                return await handle(ctx)
+            return await ScrubMiddleware(scrubber)(ctx, handle)
         finally:
+            REQUEST_SECRETS.reset(secrets_token)
             CURRENT.reset(client_token)
             USER.reset(user_token)
             AUDIT_READER.reset(reader_token)
             self.forget()
+
+    async def _listen(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext, user: str) -> HandlerResult:
+        """A listen stream, at most `MAX_LISTEN_STREAMS_PER_USER` per user in this process: the SDK's
+        bound (1,024) is for all users together, and one user must not hold every slot."""
+        if self.listening.get(user, 0) >= MAX_LISTEN_STREAMS_PER_USER:
+            raise MCPError(
+                code=types.INTERNAL_ERROR,
+                message=f"too many open listen streams: at most {MAX_LISTEN_STREAMS_PER_USER} per user; "
+                "close one (or reuse it: one stream can carry every subscription) before opening another",
+            )
+        self.listening[user] = self.listening.get(user, 0) + 1
+        try:
+            return await call_next(ctx)
+        finally:
+            self.listening[user] -= 1
+            if not self.listening[user]:
+                del self.listening[user]
+
+    def _scrubber(self, client: ApiClient | None) -> Scrubber | None:
+        if client is None:
+            return None
+        scrubber = self._scrubbers.get(client)
+        if scrubber is None:
+            scrubber = self._scrubbers[client] = Scrubber(client.secrets())
+        return scrubber
 
     def _reader(self, user: str) -> AuditReader:
         async def read(limit: int) -> list[dict[str, Any]]:
@@ -109,8 +159,12 @@ class MultiUserMiddleware:
 
     async def _webhook_events(self, user: str) -> types.ReadResourceResult:
         body = {"inbox_url": await self.inbox.url_for(user), "events": await self.inbox.events(user)}
-        text = json.dumps(body, ensure_ascii=False)
-        contents = types.TextResourceContents(uri=WEBHOOK_EVENTS_URI, mime_type="application/json", text=text)
+        guarded, marks = self.outside.guard(body)  # payloads are written by whoever posted them
+        meta = self.outside.meta(marks) if marks else None
+        text = json.dumps(guarded, ensure_ascii=False)
+        contents = types.TextResourceContents(
+            uri=WEBHOOK_EVENTS_URI, mime_type="application/json", text=text, _meta=meta
+        )
         return types.ReadResourceResult(contents=[contents])
 
     async def _audited(
@@ -118,6 +172,9 @@ class MultiUserMiddleware:
     ) -> HandlerResult:
         params = ctx.params or {}
         tool = str(params.get("name") or "")[:80]
+        # a metric label only for real tools: a name is the caller's text, and every new label value
+        # is a series kept for the life of the process and sent in every scrape
+        label = tool if self.known_tools is None or tool in self.known_tools else "(unknown)"
         arguments = params.get("arguments") if isinstance(params.get("arguments"), Mapping) else {}
         started = time.monotonic()
         self.in_flight += 1
@@ -132,10 +189,10 @@ class MultiUserMiddleware:
         finally:
             self.in_flight -= 1
             duration = time.monotonic() - started
-            self.metrics.calls.labels(tool, outcome).inc()
-            self.metrics.latency.labels(tool).observe(duration)
+            self.metrics.calls.labels(label, outcome).inc()
+            self.metrics.latency.labels(label).observe(duration)
             if outcome in ("error", "crashed"):
-                self.metrics.errors.labels(tool).inc()
+                self.metrics.errors.labels(label).inc()
             entry = AuditEntry(
                 user=user,
                 client=client_id or "",
@@ -146,7 +203,11 @@ class MultiUserMiddleware:
                 resource_ids=resource_ids(arguments, data),
                 error=error,
             )
+            scrubber = REQUEST_SECRETS.get()
+            if scrubber:  # what the API answered is not trusted: an id or code may carry the user's token
+                entry.resource_ids = [scrubber.text(i) for i in entry.resource_ids]
+                entry.error = scrubber.text(entry.error)
             try:
                 await self.audit.record(entry)
             except Exception:  # the call's answer matters more than its audit line; say so loudly
-                log.exception("audit entry for %s not written", tool)
+                log.exception("audit entry for %r not written", label)

@@ -100,6 +100,9 @@ class OutsideText:
         self.lockdown = lockdown
         self._clock = clock
         self._refs: OrderedDict[str, tuple[float, Mark, Any]] = OrderedDict()
+        self._owners: dict[str, object] = {}
+        self.owner: Callable[[], object] = lambda: None
+        """Who a withheld value belongs to (the multi-user server: the user); only they may reveal it."""
 
     # ---- results --------------------------------------------------------------------------------
     def guard(self, data: Any) -> tuple[Any, list[Mark]]:
@@ -155,13 +158,14 @@ class OutsideText:
     def _keep(self, ref: str, mark: Mark, value: Any) -> None:
         now = self._clock()
         self._refs[ref] = (now, mark, value)
+        self._owners[ref] = self.owner()
         while len(self._refs) > MAX_REFS:
-            self._refs.popitem(last=False)
+            self._owners.pop(self._refs.popitem(last=False)[0], None)
         while self._refs:
             oldest = next(iter(self._refs.values()))
             if now - oldest[0] < REF_TTL_S:
                 break
-            self._refs.popitem(last=False)
+            self._owners.pop(self._refs.popitem(last=False)[0], None)
 
     def reveal(self, arguments: Any) -> tuple[Outcome, dict[str, Any]]:
         args = arguments if isinstance(arguments, dict) else {}
@@ -172,6 +176,8 @@ class OutsideText:
         if not isinstance(ref, str) or not ref.startswith("ot_"):
             raise ArgumentError("ref is required: the ref= value of a withheld field", field="ref")
         kept = self._refs.get(ref)
+        if kept is not None and self._owners.get(ref) != self.owner():
+            kept = None  # another user's withheld text: as unknown as a made-up ref
         if kept is None or self._clock() - kept[0] >= REF_TTL_S:
             raise ArgumentError(
                 f"no withheld text {ref} (refs last an hour)",

@@ -57,6 +57,8 @@ class Selection:
     sandbox: bool = False
     multi_user: bool = False
     """The team server: the `audit` toolset (a user's own audit log) exists only there."""
+    within: Selection | None = None
+    """Set by `narrowed`: the server's selection, which bounds this one's listing."""
 
     def allows(self, spec: ToolSpec) -> bool:
         """May this tool be called at all (directly or through call_read_tool/call_write_tool)?"""
@@ -73,6 +75,8 @@ class Selection:
     def lists(self, spec: ToolSpec) -> bool:
         """Is this tool in the listing?"""
         if not self.allows(spec):
+            return False
+        if self.within is not None and not self.within.lists(spec):
             return False
         if spec.name in self.tools:
             return True
@@ -95,7 +99,8 @@ class Selection:
             if "all" in wanted and mine is not None:
                 wanted = tuple(sorted(mine))
             out = replace(out, toolsets=wanted or ("__none__",), tools=())
-        return out
+        # `all` or a toolset outside the default selection must not list more than the server does
+        return replace(out, within=self) if out is not self else out
 
 
 @dataclass

@@ -91,8 +91,8 @@ class WebhookInbox:
     """Received webhook events in memory: bounded, de-duplicated by `Idempotency-Key`, observable.
 
     - `add(headers, body)` → `(stored, event)`: `stored` is False for a repeated
-      `Idempotency-Key` (then `event` is the one stored first, if still kept). Deliveries
-      without the header are always stored.
+      `Idempotency-Key` or a repeated `id` in the JSON body (then `event` is the one stored
+      first, if still kept): the body is what the signature covers, the header is not.
     - `events()` → the kept events, oldest first (at most `capacity`; older ones drop out).
     - `on_event`: callbacks called with each newly stored event (exceptions are logged, not raised).
 
@@ -116,16 +116,22 @@ class WebhookInbox:
     ) -> tuple[bool, Event]:
         lower = {k.lower(): v for k, v in headers.items()}
         key = lower.get(IDEMPOTENCY_HEADER.lower(), "").strip() or None
+        event = self._event(lower, body, key, path, verified)
+        # the header is not signed: a captured delivery sent again under a new key (or none) is still
+        # the same delivery, known by the `id` inside the signed body
+        payload = event["payload"]
+        inner = payload.get("id") if isinstance(payload, dict) else None
+        keys = [k for k in (key, "payload-id:" + inner if isinstance(inner, str) and inner else None) if k]
         with self._lock:
-            if key is not None and key in self._keys:
-                self._keys.move_to_end(key)
-                return False, self._keys[key]
-            event = self._event(lower, body, key, path, verified)
+            for known in keys:
+                if known in self._keys:
+                    self._keys.move_to_end(known)
+                    return False, self._keys[known]
             self._events.append(event)
-            if key is not None:
-                self._keys[key] = event
-                while len(self._keys) > self._remember:
-                    self._keys.popitem(last=False)
+            for known in keys:
+                self._keys[known] = event
+            while len(self._keys) > self._remember:
+                self._keys.popitem(last=False)
         for callback in list(self.on_event):
             try:
                 callback(event)
@@ -152,7 +158,7 @@ class WebhookInbox:
         payload: Any
         try:
             payload = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: brackets nested deeper than the parser goes
             payload = text
         name = headers.get(EVENT_HEADER.lower())
         if name is None and isinstance(payload, dict) and isinstance(payload.get("event"), str):
