@@ -68,6 +68,7 @@ from dversum_mcp.remote.audit import AuditLog
 from dversum_mcp.remote.bus import MAX_WEBHOOK_BYTES, USER, UserEventBus, WebhookInbox
 from dversum_mcp.remote.metrics import Metrics
 from dversum_mcp.remote.middleware import MultiUserMiddleware
+from dversum_mcp.remote.refs import RedisRefStore
 from dversum_mcp.remote.users import UserClients
 from dversum_mcp.server.discovery import META_TOOLS
 from dversum_mcp.server.handlers import ServerState, build_server
@@ -292,6 +293,7 @@ class RemoteApp:
             state_keys=tuple(remote.keys.derive_all("request-state/v1")),  # any replica finishes any confirmation
         )
         self.state.outside.owner = USER.get  # withheld outside text is revealed only to its user
+        self.state.outside.store = RedisRefStore(self.redis, remote.keys)  # and on any replica
         self.server = build_server(self.state)
         self.server.cache_hints = validate_cache_hints(_CACHE_HINTS)
         self.listen = ListenHandler(self.bus)

@@ -161,6 +161,7 @@ class MultiUserMiddleware:
         body = {"inbox_url": await self.inbox.url_for(user), "events": await self.inbox.events(user)}
         guarded, marks = self.outside.guard(body)  # payloads are written by whoever posted them
         meta = self.outside.meta(marks) if marks else None
+        await self.outside.save()
         text = json.dumps(guarded, ensure_ascii=False)
         contents = types.TextResourceContents(
             uri=WEBHOOK_EVENTS_URI, mime_type="application/json", text=text, _meta=meta

@@ -9,18 +9,21 @@ and whoever sends a webhook (the payload). Such text can carry instructions aime
 `OutsideText.guard(data)` walks a result and returns it with a list of those fields
 (`_meta["dversum/outside"]`: JSON path, origin, length). In lockdown it also replaces each such
 string with a placeholder stating its length and origin and a `ref`; `reveal_outside_text(ref)`
-shows one when the user asks. Refs are random, kept for an hour, at most `MAX_REFS` of them.
+shows one when the user asks. Refs are random, kept for an hour, at most `MAX_REFS` of them in the
+process; with a `RefStore` (the multi-user server's Redis) each is also saved there, so any replica
+can reveal it (`save()` after a guard, `reveal()` looks in the process first, then in the store).
 Share links record no visitor-written text (only a download count), so there is none to mark.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import mcp_types as types
 
@@ -33,6 +36,7 @@ __all__ = [
     "REVEAL_TOOL",
     "Mark",
     "OutsideText",
+    "RefStore",
     "reveal_definition",
 ]
 
@@ -71,6 +75,14 @@ def _rules(item: dict[str, Any]) -> list[tuple[str, str]]:
     return [(k, origin) for k, origin in found if item.get(k) not in (None, "", [])]
 
 
+class RefStore(Protocol):
+    """Where withheld values live beyond the process (shared by replicas); values expire after `ttl_s`."""
+
+    async def put(self, ref: str, record: bytes, ttl_s: int) -> None: ...
+
+    async def get(self, ref: str) -> bytes | None: ...
+
+
 @dataclass(frozen=True)
 class Mark:
     path: str
@@ -103,6 +115,8 @@ class OutsideText:
         self._owners: dict[str, object] = {}
         self.owner: Callable[[], object] = lambda: None
         """Who a withheld value belongs to (the multi-user server: the user); only they may reveal it."""
+        self.store: RefStore | None = None
+        self._unsaved: list[str] = []
 
     # ---- results --------------------------------------------------------------------------------
     def guard(self, data: Any) -> tuple[Any, list[Mark]]:
@@ -159,6 +173,8 @@ class OutsideText:
         now = self._clock()
         self._refs[ref] = (now, mark, value)
         self._owners[ref] = self.owner()
+        if self.store is not None:
+            self._unsaved.append(ref)
         while len(self._refs) > MAX_REFS:
             self._owners.pop(self._refs.popitem(last=False)[0], None)
         while self._refs:
@@ -167,24 +183,51 @@ class OutsideText:
                 break
             self._owners.pop(self._refs.popitem(last=False)[0], None)
 
-    def reveal(self, arguments: Any) -> tuple[Outcome, dict[str, Any]]:
+    async def save(self) -> None:
+        """Save the values withheld since the last call in the store (no-op without one)."""
+        while self.store is not None and self._unsaved:
+            ref = self._unsaved.pop()
+            kept = self._refs.get(ref)
+            if kept is None:
+                continue  # already evicted: the reveal answers "no withheld text", as for an old ref
+            _, mark, value = kept
+            record = {"owner": str(self._owners.get(ref)), "path": mark.path, "origin": mark.origin, "value": value}
+            record["chars"] = mark.chars
+            await self.store.put(ref, json.dumps(record, ensure_ascii=False).encode(), int(REF_TTL_S))
+
+    async def _lookup(self, ref: str) -> tuple[Mark, Any] | None:
+        kept = self._refs.get(ref)
+        if kept is not None:
+            if self._owners.get(ref) != self.owner() or self._clock() - kept[0] >= REF_TTL_S:
+                return None  # another user's withheld text: as unknown as a made-up ref
+            return kept[1], kept[2]
+        if self.store is None:
+            return None
+        raw = await self.store.get(ref)  # withheld by another replica
+        try:
+            record = json.loads(raw) if raw is not None else None
+        except ValueError:
+            return None
+        if not isinstance(record, dict) or record.get("owner") != str(self.owner()):
+            return None
+        return Mark(str(record["path"]), str(record["origin"]), int(record["chars"]), ref), record["value"]
+
+    async def reveal(self, arguments: Any) -> tuple[Outcome, dict[str, Any]]:
         args = arguments if isinstance(arguments, dict) else {}
         unknown = sorted(set(args) - {"ref"})
         if unknown:
             raise ArgumentError(f"unknown argument {unknown[0]}; valid: ref", field=unknown[0])
         ref = args.get("ref")
-        if not isinstance(ref, str) or not ref.startswith("ot_"):
+        if not isinstance(ref, str) or not ref.startswith("ot_") or len(ref) > 64:
             raise ArgumentError("ref is required: the ref= value of a withheld field", field="ref")
-        kept = self._refs.get(ref)
-        if kept is not None and self._owners.get(ref) != self.owner():
-            kept = None  # another user's withheld text: as unknown as a made-up ref
-        if kept is None or self._clock() - kept[0] >= REF_TTL_S:
+        found = await self._lookup(ref)
+        if found is None:
             raise ArgumentError(
                 f"no withheld text {ref} (refs last an hour)",
                 field="ref",
                 hint="Call the tool that returned the field again to get a fresh ref.",
             )
-        _, mark, value = kept
+        mark, value = found
         data = {"ref": ref, "field": mark.path, "origin": mark.origin, "text": value}
         return Outcome(data), self.meta([Mark("$.text", mark.origin, mark.chars)])
 

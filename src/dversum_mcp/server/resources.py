@@ -156,6 +156,7 @@ class ResourceCatalog:
             )
         guarded, marks = self.outside.guard(listing)  # payloads are written by whoever posted them
         meta = self.outside.meta(marks) if marks else None
+        await self.outside.save()
         return [types.TextResourceContents(uri=uri, mime_type="application/json", text=_json(guarded), _meta=meta)]
 
 

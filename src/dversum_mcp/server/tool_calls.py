@@ -140,10 +140,11 @@ class ToolCalls:
         try:
             with anyio.fail_after(timeout):
                 if name == REVEAL_TOOL and state.settings.lockdown:
-                    outcome, marked = state.outside.reveal(params.arguments)
+                    outcome, marked = await state.outside.reveal(params.arguments)
                 else:
                     outcome = await self._dispatch(ctx, params, started + timeout - 1.0)
                     outcome, marked = state.outside.outcome(outcome)  # outside-written text: marked, or withheld
+                    await state.outside.save()
             tool = state.registry.tools.get(name)
             result = render_outcome(
                 name,
