@@ -188,6 +188,25 @@ def test_strangers_leave_no_redis_key_without_an_expiry(
     assert new and not forever, forever
 
 
+def test_a_registration_nobody_signs_in_with_is_not_kept_alive(stack: Stack, keys: redis.Redis) -> None:
+    """Promise: abandoned registrations leave Redis on their own. Attack: register once, then keep
+    the record alive with a cheap `/authorize` now and then (no account needed). Before: every
+    `/authorize` renewed the record to a refresh token's lifetime (30 days by default), so a stranger
+    could keep any number of registrations for ever. Now only a token issued to the client renews it;
+    an unused one lives a day at most."""
+    with httpx2.Client(timeout=30) as http:
+        client_id = register(http, stack.base)
+        key = "dv:client:" + client_id
+        first = keys.ttl(key)
+        assert 0 < first <= 24 * 3600
+        time.sleep(2.2)
+        for _ in range(3):
+            assert authorize(http, stack.base, client_id, pkce()[1], REDIRECT).status_code == 302
+        assert keys.ttl(key) <= first - 2, (first, keys.ttl(key))
+    login(stack.base, stack.token_a, client_id=client_id)  # a real sign-in: the client is in use
+    assert keys.ttl(key) >= first - 1
+
+
 # ---- the linking page: only the browser that pasted the token can allow --------------------------------
 def test_another_browser_cannot_allow_a_token_someone_else_pasted(stack: Stack) -> None:
     """Promise: the token is stored "only on *Allow*", by the person who pasted it and saw whose

@@ -50,6 +50,7 @@ __all__ = ["DversumAccessToken", "DversumRefreshToken", "PendingAuthorization", 
 log = logging.getLogger("dversum_mcp.auth")
 SCOPE = "mcp"
 P = "dv:"
+UNUSED_CLIENT_TTL_S = 24 * 3600  # a registration no token was issued to: gone after a day
 
 
 def token_hash(token: str) -> str:
@@ -98,7 +99,7 @@ class RedisOAuthProvider(
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
         if is_cimd_client_id(client_id):
             return await self._cimd_client(client_id)
-        raw = await self.redis.getex(P + "client:" + client_id, ex=self.settings.refresh_ttl_s)
+        raw = await self.redis.get(P + "client:" + client_id)  # a token issued to it renews it (_mint), not a look
         if raw is None:
             return None
         record = json.loads(raw)
@@ -137,9 +138,10 @@ class RedisOAuthProvider(
             record["client_secret_sealed"] = self.settings.keys.encrypt(
                 secret.encode(), "client:" + client_info.client_id
             )
-        # a stranger can register: the record lives as long as a refresh token, renewed on every use
-        # (get_client), so abandoned registrations leave Redis on their own
-        await self.redis.set(P + "client:" + client_info.client_id, json.dumps(record), ex=self.settings.refresh_ttl_s)
+        # a stranger can register: an unused record lives a day at most; each token issued to the client
+        # (_mint: sign-in and refresh) renews it to a refresh token's lifetime, so abandoned ones leave Redis
+        ttl = min(UNUSED_CLIENT_TTL_S, self.settings.refresh_ttl_s)
+        await self.redis.set(P + "client:" + client_info.client_id, json.dumps(record), ex=ttl)
 
     # ---- authorization -----------------------------------------------------------------------
     async def authorize(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:
@@ -226,6 +228,7 @@ class RedisOAuthProvider(
             pipe.set(rt_key, json.dumps(rt), ex=s.refresh_ttl_s)
             pipe.sadd(P + "fam:" + family, at_key, rt_key)
             pipe.expire(P + "fam:" + family, s.refresh_ttl_s)
+            pipe.expire(P + "client:" + client_id, s.refresh_ttl_s)  # in use: kept while its refresh token lives
             await pipe.execute()
         return OAuthToken(
             access_token=access,
