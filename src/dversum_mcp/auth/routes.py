@@ -26,7 +26,7 @@ from dversum_mcp.auth.link import CheckToken, link_routes
 from dversum_mcp.auth.provider import SCOPE, RedisOAuthProvider
 from dversum_mcp.auth.users import UserStore
 
-__all__ = ["auth_routes"]
+__all__ = ["auth_routes", "replay_body"]
 
 _CLIENT_AUTH_METHODS = ["none", "client_secret_post", "client_secret_basic"]
 
@@ -65,17 +65,23 @@ class _FormGuard:
             description = f"tokens are issued only for {self.resource}"
             await _answer(send, 400, {"error": "invalid_target", "error_description": description})
             return
-        sent = False
+        await self.app(scope, replay_body(body, receive), send)
 
-        async def replay() -> dict[str, Any]:
-            nonlocal sent
-            if sent:
-                message: dict[str, Any] = await receive()
-                return message
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(scope, replay, send)
+def replay_body(body: bytes, receive: Any) -> Any:
+    """An ASGI `receive` that hands on `body`, already read, as the whole request, then `receive`'s
+    own messages (a disconnect)."""
+    sent = False
+
+    async def replayed() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            message: dict[str, Any] = await receive()
+            return message
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replayed
 
 
 async def _answer(send: Any, status: int, body: dict[str, str]) -> None:

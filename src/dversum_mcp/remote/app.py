@@ -60,7 +60,7 @@ from dversum_mcp.api.redis_limiter import RedisRateLimiter, limiter_key
 from dversum_mcp.api.routed import RoutedClient
 from dversum_mcp.auth.link import TokenRejected
 from dversum_mcp.auth.provider import SCOPE, RedisOAuthProvider
-from dversum_mcp.auth.routes import auth_routes
+from dversum_mcp.auth.routes import auth_routes, replay_body
 from dversum_mcp.auth.settings import RemoteSettings
 from dversum_mcp.auth.users import UserStore
 from dversum_mcp.config import Settings
@@ -121,7 +121,7 @@ class _Ops:
                 await _too_large(send, request_id, limit)
                 self._log(scope, request_id, path, status, started)
                 return
-            receive = _replay(body, receive)
+            receive = replay_body(body, receive)
 
         async def send_with_id(message: dict[str, Any]) -> None:
             nonlocal status
@@ -190,20 +190,6 @@ class _Gone:
 
 
 _GONE = _Gone()
-
-
-def _replay(body: bytes, receive: Any) -> Any:
-    sent = False
-
-    async def replayed() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            message: dict[str, Any] = await receive()
-            return message
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replayed
 
 
 async def _too_large(send: Any, request_id: str, limit: int) -> None:
