@@ -26,21 +26,12 @@ from tests.remote.stack import (  # noqa: F401  (re-exported: the tests import t
     nginx_conf,
     pkce,
     register,
+    stop,
     wait_http,
 )
 
 KEYS = "k1-" + "a" * 40 + "," + "k0-" + "b" * 40
 SERVE = [sys.executable, "-m", "dversum_mcp.cli", "serve", "--transport", "http", "--multi-user"]
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 @dataclass
@@ -154,7 +145,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         )
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            stop(proc)
 
 
 @pytest.fixture(scope="package")

@@ -29,6 +29,7 @@ __all__ = [
     "nginx_conf",
     "pkce",
     "register",
+    "stop",
     "wait_http",
 ]
 
@@ -54,6 +55,17 @@ def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: fl
             pass
         time.sleep(0.1)
     raise TimeoutError(url)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Ask a process to end (SIGTERM), then make it (SIGKILL) if it has not within 10 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 def nginx_conf(tmp: Path, port: int, upstreams: list[int]) -> Path:

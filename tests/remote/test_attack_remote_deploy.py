@@ -12,7 +12,7 @@ import httpx2
 import pytest
 import redis
 
-from tests.remote.conftest import REDIRECT, Stack, _stop, authorize, free_port, hidden, pkce, register, wait_http
+from tests.remote.conftest import REDIRECT, Stack, authorize, free_port, hidden, pkce, register, stop, wait_http
 from tests.remote.test_deploy import NGINX, localized
 
 
@@ -32,7 +32,7 @@ def example_proxy(stack: Stack) -> Iterator[tuple[str, Path, Path]]:
         wait_http(f"http://127.0.0.1:{http_port}/", proc, 20)
         yield f"https://127.0.0.1:{https_port}", crt, conf
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def test_a_forged_forwarded_for_does_not_make_a_fresh_client_address(

@@ -20,6 +20,7 @@ import redis
 
 from tests.hardening.conftest import clean_env
 from tests.remote.conftest import KEYS, SERVE, Stack, free_port, login, wait_http
+from tests.remote.stack import stop
 from tests.remote.test_multi_user import connect
 
 pytestmark = pytest.mark.anyio
@@ -102,12 +103,7 @@ def echo_server(stack: Stack) -> Iterator[str]:
         wait_http(base + "/readyz", proc, 60)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)
         api.shutdown()
         api.server_close()
 

@@ -14,6 +14,7 @@ import pytest
 
 from tests.hardening.conftest import clean_env
 from tests.remote.conftest import KEYS, SERVE, Stack, free_port, login, wait_http
+from tests.remote.stack import stop
 from tests.remote.test_multi_user import connect
 
 pytestmark = pytest.mark.anyio
@@ -46,12 +47,7 @@ def lockdown_servers(stack: Stack) -> Iterator[list[str]]:
         yield bases
     finally:
         for proc in procs:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            stop(proc)
 
 
 async def test_another_user_cannot_reveal_withheld_text(stack: Stack, lockdown_servers: list[str]) -> None:

@@ -30,7 +30,7 @@ import pytest
 import yaml
 
 from tests.hardening.conftest import clean_env
-from tests.remote.conftest import KEYS, SERVE, Stack, _stop, free_port, login, wait_http
+from tests.remote.conftest import KEYS, SERVE, Stack, free_port, login, stop, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = ROOT / ".cache/node22/node_modules/node/bin/node"
@@ -69,7 +69,7 @@ def probe_replicas(stack: Stack) -> Iterator[list[int]]:
         yield ports
     finally:
         for proc in procs:
-            _stop(proc)
+            stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ http {{
         wait_http(f"http://127.0.0.1:{port}/healthz", proc, 20)
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
-        _stop(proc)
+        stop(proc)
         conf.unlink()
 
 

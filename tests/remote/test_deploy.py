@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.remote.conftest import Stack, _stop, free_port, login, wait_http
+from tests.remote.conftest import Stack, free_port, login, stop, wait_http
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -92,7 +92,7 @@ def example_proxy(stack: Stack) -> Iterator[tuple[str, Path, Path]]:
         wait_http(f"http://127.0.0.1:{http_port}/", proc, 20)
         yield f"https://127.0.0.1:{https_port}", crt, conf
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def test_the_example_config_passes_nginx_t(example_proxy: tuple[str, Path, Path]) -> None:
