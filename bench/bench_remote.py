@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_util import BENCH_DIR, PYTHON, ROOT, base_env, machine, summary
-from tests.remote.stack import free_port, login, nginx_conf, wait_http
+from tests.remote.stack import free_port, login, nginx_conf, start_redis, wait_http
 
 __all__ = ["run"]
 
@@ -147,15 +147,8 @@ def _variant(replicas: int, users_n: int, clients: int, duration: float) -> dict
     tmp = Path(tempfile.mkdtemp(prefix="dversum-bench-remote-"))
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        redis_port = free_port()
-        procs.append(
-            subprocess.Popen(
-                ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                cwd=tmp,
-            )
-        )
+        redis, redis_port = start_redis(tmp)
+        procs.append(redis)
         api_port = free_port()
         users_file = tmp / "users.json"
         env = base_env(PYTHONPATH=str(ROOT / "src"))

@@ -26,6 +26,7 @@ from tests.remote.stack import (  # noqa: F401  (re-exported: the tests import t
     nginx_conf,
     pkce,
     register,
+    start_redis,
     stop,
     wait_http,
 )
@@ -75,15 +76,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("remote")
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        redis_port = free_port()
-        procs.append(
-            subprocess.Popen(
-                ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                cwd=tmp,
-            )
-        )
+        redis, redis_port = start_redis(tmp)
+        procs.append(redis)
         deadline = time.monotonic() + 20
         while True:
             try:

@@ -29,6 +29,7 @@ __all__ = [
     "nginx_conf",
     "pkce",
     "register",
+    "start_redis",
     "stop",
     "wait_http",
 ]
@@ -55,6 +56,18 @@ def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: fl
             pass
         time.sleep(0.1)
     raise TimeoutError(url)
+
+
+def start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """A throwaway redis-server on a free loopback port, nothing saved to disk: (process, port)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp,
+    )
+    return proc, port
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

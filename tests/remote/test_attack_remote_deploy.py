@@ -4,7 +4,6 @@ headers from anywhere, `FORWARDED_ALLOW_IPS: "*"`, so uvicorn takes the leftmost
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,27 +11,15 @@ import httpx2
 import pytest
 import redis
 
-from tests.remote.conftest import REDIRECT, Stack, authorize, free_port, hidden, pkce, register, stop, wait_http
-from tests.remote.test_deploy import NGINX, localized
+from tests.remote.conftest import REDIRECT, Stack, authorize, hidden, pkce, register
+from tests.remote.test_deploy import running_example_proxy
 
 
 @pytest.fixture(scope="module")
 def example_proxy(stack: Stack) -> Iterator[tuple[str, Path, Path]]:
     """deploy/nginx.conf (site values swapped, as in test_deploy.py) in front of the stack's replicas."""
-    tmp = stack.tmp / "deploy-nginx-attack"
-    tmp.mkdir()
-    https_port, http_port = free_port(), free_port()
-    conf, crt = localized(tmp, stack.replicas, http_port, https_port)
-    proc = subprocess.Popen(
-        [NGINX, "-p", str(tmp), "-c", str(conf), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp / "stderr").open("wb"),
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{http_port}/", proc, 20)
-        yield f"https://127.0.0.1:{https_port}", crt, conf
-    finally:
-        stop(proc)
+    with running_example_proxy(stack, "deploy-nginx-attack") as proxy:
+        yield proxy
 
 
 def test_a_forged_forwarded_for_does_not_make_a_fresh_client_address(

@@ -6,6 +6,7 @@ listen ports, pid and temp paths); every proxy directive is the file's own.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import json
@@ -77,9 +78,10 @@ def localized(tmp: Path, upstreams: list[int], http_port: int, https_port: int) 
     return conf, crt
 
 
-@pytest.fixture(scope="module")
-def example_proxy(stack: Stack) -> Iterator[tuple[str, Path, Path]]:
-    tmp = stack.tmp / "deploy-nginx"
+@contextlib.contextmanager
+def running_example_proxy(stack: Stack, name: str) -> Iterator[tuple[str, Path, Path]]:
+    """deploy/nginx.conf (site values swapped) in front of the stack's replicas: (https base, cert, conf)."""
+    tmp = stack.tmp / name
     tmp.mkdir()
     https_port, http_port = free_port(), free_port()
     conf, crt = localized(tmp, stack.replicas, http_port, https_port)
@@ -93,6 +95,12 @@ def example_proxy(stack: Stack) -> Iterator[tuple[str, Path, Path]]:
         yield f"https://127.0.0.1:{https_port}", crt, conf
     finally:
         stop(proc)
+
+
+@pytest.fixture(scope="module")
+def example_proxy(stack: Stack) -> Iterator[tuple[str, Path, Path]]:
+    with running_example_proxy(stack, "deploy-nginx") as proxy:
+        yield proxy
 
 
 def test_the_example_config_passes_nginx_t(example_proxy: tuple[str, Path, Path]) -> None:
