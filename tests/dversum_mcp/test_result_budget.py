@@ -178,6 +178,38 @@ async def test_table_text_names_columns_once_and_shows_euros(seeded: Harness) ->
         assert "unit_price_cents" in one.content[0].text and "€)" in one.content[0].text
 
 
+def _cents_without_euros(value: Any, where: str = "") -> list[str]:
+    """Every whole `X_cents` in a structure whose sibling `X` is not its German euro form."""
+    missing: list[str] = []
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            missing += _cents_without_euros(item, f"{where}[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if type(item) is int and key.endswith("_cents") and value.get(key[:-6]) != euros(item):
+                missing.append(f"{where}.{key}")
+            missing += _cents_without_euros(item, f"{where}.{key}")
+    return missing
+
+
+async def test_structured_content_shows_euros_beside_every_cents_value(seeded: Harness) -> None:
+    """Claude Code and VS Code hand the model only `structuredContent` when a result has it, so the
+    euros the text shows must be there too: every `X_cents`, nested line items included, with `X`."""
+    async with seeded.mcp() as client:
+        seen = 0
+        for tool in ("list_invoices", "list_quotes", "list_contracts", "list_projects", "list_clients"):
+            data = structured(await client.call_tool(tool, {"per_page": 100}))
+            assert _cents_without_euros(data) == [], tool
+            seen += json.dumps(data).count("_cents")
+        invoice = next(i for i in structured(await client.call_tool("list_invoices", {}))["invoices"])
+        one = await client.call_tool("get_invoice", {"invoice_id": invoice["id"]})
+        data = structured(one)
+        assert _cents_without_euros(data) == []
+        assert data["line_items"][0]["unit_price"] == euros(data["line_items"][0]["unit_price_cents"])
+        assert "total_gross: " not in one.content[0].text  # the text shows them beside the cents already
+        assert seen > 50
+
+
 def test_euro_and_time_formats() -> None:
     assert euros(119000) == "1.190,00 €"
     assert euros(5) == "0,05 €"

@@ -6,8 +6,9 @@ a table with the column names once (`text.py`); a list that does not fit answers
 fit with `total` and an opaque `next_cursor`. A single object too large for the budget (a long
 page) is cut at a block boundary, with a cursor for the rest where the tool takes one.
 `structuredContent` keeps every field, without nulls and without nested copies of what an id
-already names. Warnings come first. Bytes come back as an embedded resource with their MIME
-type. Sandbox results are marked in `_meta`. Failures (`DversumError`) become `isError` results
+already names, with euros beside the cents (some clients give the model only this view).
+Warnings come first. Bytes come back as an embedded resource with their MIME type. Sandbox
+results are marked in `_meta`. Failures (`DversumError`) become `isError` results
 with the documented structured payload.
 
 Results are built in their wire form (a `CallToolResult` as a dict, camelCase keys): the SDK
@@ -23,7 +24,7 @@ from typing import Any
 from dversum_mcp.api.calls import ListWindow, Outcome
 from dversum_mcp.api.cursor import TextCursor, decode_text_cursor
 from dversum_mcp.api.errors import DversumError, error_payload
-from dversum_mcp.server.shape import compact, slim, to_json
+from dversum_mcp.server.shape import compact, slim, to_json, with_euros
 from dversum_mcp.server.text import columns_for, object_lines, table_header, table_row, whole_characters
 from dversum_mcp.server.tokens import DEFAULT_BUDGET, estimate_tokens
 
@@ -61,7 +62,7 @@ _RESERVE = 150  # header, cursor and warning lines; the envelope around the JSON
 def list_is_full(key: str, items: list[Any], budget: int = DEFAULT_BUDGET) -> bool:
     """For the API walk: do these raw items already fill one answer? (`structuredContent`, the
     larger of the two views, decides.)"""
-    return _RESERVE + estimate_tokens(to_json([slim(it) for it in items])) > budget
+    return _RESERVE + estimate_tokens(to_json([with_euros(slim(it)) for it in items])) > budget
 
 
 def _costs(parts: list[str]) -> list[float]:
@@ -97,7 +98,8 @@ def _render_list(outcome: Outcome, window: ListWindow, budget: int) -> tuple[str
     header = table_header(columns)
     fixed = _RESERVE + estimate_tokens("\n".join([header, ", ".join(other), *warnings]))
     room = (budget - fixed) * 0.97  # the shares are averages; rows differ a little in density
-    jsons = [to_json(it) for it in items]
+    views = [with_euros(it) for it in items]  # what structuredContent holds of each item
+    jsons = [to_json(it) for it in views]
     if len("\n".join(rows).encode()) <= room and len(",".join(jsons).encode()) <= room:
         shown = len(items)  # fewer bytes than tokens allowed: fits without counting
     else:
@@ -120,7 +122,7 @@ def _render_list(outcome: Outcome, window: ListWindow, budget: int) -> tuple[str
         lines.extend(rows[:shown])
     if other and shown:
         lines.append(f"Other fields (ask with fields=[...]): {', '.join(other)}")
-    structured: dict[str, Any] = {window.key: items[:shown], "total": window.total, "shown": span}
+    structured: dict[str, Any] = {window.key: views[:shown], "total": window.total, "shown": span}
     if cursor:
         structured["next_cursor"] = cursor
     if warnings:
@@ -204,7 +206,7 @@ def _render_object(outcome: Outcome, budget: int, continuable: bool, tool: str) 
 
     def sizes() -> int:
         text = "\n".join([*warnings, *note, *object_lines(data)])
-        return max(estimate_tokens(text), estimate_tokens(compact(data))) + _RESERVE
+        return max(estimate_tokens(text), estimate_tokens(compact(with_euros(data)))) + _RESERVE
 
     if sizes() > budget and field is not None:
         full = data[field]
@@ -239,7 +241,7 @@ def _render_object(outcome: Outcome, budget: int, continuable: bool, tool: str) 
     else:
         body = object_lines({k: v for k, v in data.items() if k not in ("notes", "warnings")})
     lines = [f"Warning: {w}" for w in warnings] + note + body
-    return "\n".join(lines), data
+    return "\n".join(lines), with_euros(data)
 
 
 def _small(
@@ -251,8 +253,9 @@ def _small(
     text = "\n".join([*(f"Warning: {w}" for w in warnings), *body])
     if warnings:
         data["warnings"] = warnings
-    if len(text.encode()) <= budget - _RESERVE and len(compact(data).encode()) <= budget - _RESERVE:
-        return text, data
+    structured = with_euros(data)
+    if len(text.encode()) <= budget - _RESERVE and len(compact(structured).encode()) <= budget - _RESERVE:
+        return text, structured
     data.pop("warnings", None)
     return None
 

@@ -2,7 +2,8 @@
 
 `compact` is the JSON form (what the token budget counts for `structuredContent`); `slim` is one
 item for `structuredContent`: every field with a value, and a nested object that an id field
-already names (`project_id` + `project: {id, name}`) reduced to its name.
+already names (`project_id` + `project: {id, name}`) reduced to its name. `with_euros` puts each
+amount in German format beside its cents, since some clients give the model only this view.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from typing import Any
 
 import pydantic_core
 
-__all__ = ["compact", "slim", "to_json"]
+from dversum_mcp.server.text import euros
+
+__all__ = ["compact", "slim", "to_json", "with_euros"]
 
 _SCALARS = frozenset({str, int, float, bool})
 
@@ -96,3 +99,25 @@ def _named(value: dict[str, Any]) -> str | None:
 def to_json(value: Any) -> str:
     """Compact JSON of data that is already pruned."""
     return pydantic_core.to_json(value, fallback=str).decode()
+
+
+def with_euros(value: Any, currency: str | None = None) -> Any:
+    """`structuredContent` as a model reads it: beside every whole `X_cents` the amount in German
+    format under `X` (`"total_gross_cents": 119000, "total_gross": "1.190,00 €"`), also in nested
+    objects and lists (line items), unless `X` is a field of its own. Claude Code and VS Code give
+    the model only `structuredContent` when a result has it, so the euros of the text view must be
+    here too. A new structure; the input is not changed."""
+    if isinstance(value, list):
+        return [with_euros(item, currency) for item in value]
+    if not isinstance(value, dict):
+        return value
+    own = value.get("currency")
+    currency = own if isinstance(own, str) else currency
+    out: dict[Any, Any] = {}
+    for key, item in value.items():
+        out[key] = with_euros(item, currency) if isinstance(item, dict | list) else item
+        if type(item) is int and isinstance(key, str) and key.endswith("_cents"):
+            base = key[: -len("_cents")]
+            if base and base not in value:
+                out[base] = euros(item, currency)
+    return out
