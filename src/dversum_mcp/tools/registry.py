@@ -8,7 +8,8 @@ one validated call through its hook or the generic endpoint call.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,8 @@ class Registry:
         for spec in self.manifest.tools:
             schema = input_schema(spec, self.manifest)
             self.tools[spec.name] = GeneratedTool(spec, schema, self._definition(spec, schema))
+        self.finders = _finders(self.manifest.tools)
+        """The tool that tells the values of each path parameter (invoice_id: list_invoices), for not-found hints."""
 
     def _definition(self, spec: ToolSpec, schema: dict[str, Any]) -> types.Tool:
         ann = spec.annotations
@@ -198,7 +201,9 @@ class Registry:
             else:
                 outcome = await run_default(call)
         except DversumError as exc:
-            exc.hint = _field_hint(spec, exc, arguments) or exc.hint
+            exc.hint = (
+                _field_hint(spec, exc, arguments) or _missing_hint(spec, exc, arguments, self.finders) or exc.hint
+            )
             raise
         except OverflowError:  # date arithmetic on an argument (a day, an instant, a duration) left the calendar
             raise ArgumentError(
@@ -227,6 +232,51 @@ def _field_hint(spec: ToolSpec, exc: DversumError, arguments: Mapping[str, Any] 
     if not param.description:
         return None
     return f"{param.name}: {param.description}." + (f" {exc.hint}" if exc.hint else "")
+
+
+def _finders(specs: Sequence[ToolSpec]) -> dict[str, str]:
+    """For each path parameter, the tool that tells its values, derived from the table: `X_id` is
+    listed by `list_<Xs>` or the list tool that ends in `_<Xs>` (column_id: list_project_columns);
+    any other one (user_slug) by the tool its tools' descriptions name ("slugs: get_current_user")."""
+    names = {spec.name for spec in specs}
+    lists = sorted((n for n in names if n.startswith("list_")), key=len)
+    out: dict[str, str] = {}
+    for spec in specs:
+        for param in spec.params:
+            if param.where != "path" or param.name in out:
+                continue
+            if param.name.endswith("_id"):
+                thing = param.name[:-3]
+                plurals = (thing + "s", thing[:-1] + "ies", thing + "es")
+                found = [n for n in lists if n[5:] in plurals] or [
+                    n for n in lists if n.endswith(tuple("_" + p for p in plurals))
+                ]
+                found = found or [n for n in lists if n[5:].startswith(thing + "_")]  # share_id: list_share_links
+            else:
+                found = [
+                    n for n in re.findall(r"\b[a-z]+_[a-z_]+\b", spec.description) if n in names and n != spec.name
+                ]
+            if found:
+                out[param.name] = found[0]
+    return out
+
+
+def _missing_hint(
+    spec: ToolSpec, exc: DversumError, arguments: Mapping[str, Any] | None, finders: Mapping[str, str]
+) -> str | None:
+    """A not-found answer names the ids the call sent and the tool that tells the right ones, instead of
+    a hint that only says an id was wrong."""
+    if getattr(exc, "status", None) != 404:
+        return None
+    sent = [p for p in spec.params if p.where == "path" and (arguments or {}).get(p.name) is not None]
+    parts = [f"{p.name} from {finders[p.name]}" for p in sent if p.name in finders]
+    if not parts:
+        return None
+    given = ", ".join(f"{p.name} {str((arguments or {})[p.name])[:80]!r}" for p in sent)
+    return (
+        f"Nothing in this workspace answers to {given} (a made-up, mistyped or deleted value, or another "
+        f"organization's). Take {'; '.join(parts)}, then call {spec.name} again."
+    )
 
 
 def build_call(spec: ToolSpec, args: Mapping[str, Any], env: CallEnv, endpoint: EndpointLookup) -> Call:
