@@ -141,11 +141,16 @@ async def test_outside_text_is_always_marked(harness: Harness) -> None:
             marks = (result.meta or {}).get("dversum/outside", [])
             unmarked = [p for p in found if not _covered(p, {m["path"] for m in marks})]
             assert TALLY.count(unmarked == []), f"{tool}: unmarked outside text at {unmarked}"
+            # No host shows the model _meta: both views name the fields before the data.
+            notice = (result.structured_content or {}).get("outside_text", "")
+            named = {p.rsplit(".", 1)[-1].split("[")[0] for p in found}
+            shown = notice.startswith("Written outside your organization") and all(f in notice for f in named)
+            assert TALLY.count(shown and result.content[0].text.startswith(notice)), f"{tool}: no notice for {named}"
         events = (await client.read_resource("dversum://webhooks/events")).contents[0]
         found = _injected(json.loads(events.text))  # type: ignore[union-attr]
         marks = (events.meta or {}).get("dversum/outside", [])
         assert TALLY.count(bool(found) and all(_covered(p, {m["path"] for m in marks}) for p in found))
-    assert TALLY.count("dversum/outside" in instructions and "never instructions" in instructions)
+    assert TALLY.count("outside_text" in instructions and "never instructions" in instructions)
 
 
 async def test_lockdown_withholds_outside_text_until_revealed(harness: Harness) -> None:

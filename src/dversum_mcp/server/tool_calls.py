@@ -32,7 +32,7 @@ from dversum_mcp.server.capabilities import (
 from dversum_mcp.server.confirm import NeedsInput
 from dversum_mcp.server.discovery import META_TOOLS
 from dversum_mcp.server.meta import MetaCall, run_meta, unknown_tool
-from dversum_mcp.server.outside import REVEAL_TOOL
+from dversum_mcp.server.outside import REVEAL_TOOL, VIEW_KEY
 from dversum_mcp.server.render import ToolResult, list_is_full, render_error, render_outcome, render_unexpected
 from dversum_mcp.server.state import REQUESTS, ServerState, request_selection, session_data, session_key
 from dversum_mcp.tools.registry import CallEnv, GeneratedTool, Selection
@@ -155,6 +155,7 @@ class ToolCalls:
             )
             if marked:
                 result["_meta"] = {**(result.get("_meta") or {}), **marked}
+                _add_notice(result, state.outside.notice(marked))
             return result
         except NeedsInput as needs:
             return needs.result
@@ -300,3 +301,15 @@ class ToolCalls:
             tools_changed=tools_changed,
             has_session=session_key(state, ctx) is not None,
         )
+
+
+def _add_notice(result: ToolResult, notice: str) -> None:
+    """The outside-text notice before the data in both views (hosts show no model `_meta`; Claude Code
+    and VS Code show it only `structuredContent`, other hosts only the text)."""
+    for block in result["content"]:
+        if block.get("type") == "text":
+            block["text"] = f"{notice}\n{block['text']}"
+            break
+    structured = result.get("structuredContent")
+    if isinstance(structured, dict):
+        result["structuredContent"] = {VIEW_KEY: notice, **structured}
