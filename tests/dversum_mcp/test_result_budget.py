@@ -179,14 +179,14 @@ async def test_table_text_names_columns_once_and_shows_euros(seeded: Harness) ->
 
 
 def _cents_without_euros(value: Any, where: str = "") -> list[str]:
-    """Every whole `X_cents` in a structure whose sibling `X` is not its German euro form."""
+    """Every whole `X_cents` but 0 in a structure whose sibling `X` is not its German euro form."""
     missing: list[str] = []
     if isinstance(value, list):
         for i, item in enumerate(value):
             missing += _cents_without_euros(item, f"{where}[{i}]")
     elif isinstance(value, dict):
         for key, item in value.items():
-            if type(item) is int and key.endswith("_cents") and value.get(key[:-6]) != euros(item):
+            if type(item) is int and item and key.endswith("_cents") and value.get(key[:-6]) != euros(item):
                 missing.append(f"{where}.{key}")
             missing += _cents_without_euros(item, f"{where}.{key}")
     return missing

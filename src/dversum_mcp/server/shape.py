@@ -104,7 +104,7 @@ def to_json(value: Any) -> str:
 def with_euros(value: Any, currency: str | None = None) -> Any:
     """`structuredContent` as a model reads it: beside every whole `X_cents` the amount in German
     format under `X` (`"total_gross_cents": 119000, "total_gross": "1.190,00 €"`), also in nested
-    objects and lists (line items), unless `X` is a field of its own. Claude Code and VS Code give
+    objects and lists (line items), unless `X` is a field of its own or the amount is 0. Claude Code and VS Code give
     the model only `structuredContent` when a result has it, so the euros of the text view must be
     here too. A new structure; the input is not changed."""
     if isinstance(value, list):
@@ -116,7 +116,7 @@ def with_euros(value: Any, currency: str | None = None) -> Any:
     out: dict[Any, Any] = {}
     for key, item in value.items():
         out[key] = with_euros(item, currency) if isinstance(item, dict | list) else item
-        if type(item) is int and isinstance(key, str) and key.endswith("_cents"):
+        if type(item) is int and item and isinstance(key, str) and key.endswith("_cents"):  # 0 is 0 either way
             base = key[: -len("_cents")]
             if base and base not in value:
                 out[base] = euros(item, currency)
