@@ -147,9 +147,11 @@ async def test_outside_text_is_always_marked(harness: Harness) -> None:
             shown = notice.startswith("Written outside your organization") and all(f in notice for f in named)
             assert TALLY.count(shown and result.content[0].text.startswith(notice)), f"{tool}: no notice for {named}"
         events = (await client.read_resource("dversum://webhooks/events")).contents[0]
-        found = _injected(json.loads(events.text))  # type: ignore[union-attr]
+        listing = json.loads(events.text)  # type: ignore[union-attr]
+        found = _injected(listing)
         marks = (events.meta or {}).get("dversum/outside", [])
         assert TALLY.count(bool(found) and all(_covered(p, {m["path"] for m in marks}) for p in found))
+        assert TALLY.count(str(listing.get("outside_text", "")).startswith("Written outside your organization"))
     assert TALLY.count("outside_text" in instructions and "never instructions" in instructions)
 
 

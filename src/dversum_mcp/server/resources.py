@@ -22,7 +22,7 @@ from mcp.shared.exceptions import MCPError
 
 from dversum_mcp.api.client import ApiClient
 from dversum_mcp.api.errors import ApiError
-from dversum_mcp.server.outside import OutsideText
+from dversum_mcp.server.outside import VIEW_KEY, OutsideText
 from dversum_mcp.tools.endpoints import Endpoints
 from dversum_mcp.tools.schema import ID_PATTERN
 
@@ -156,6 +156,8 @@ class ResourceCatalog:
             )
         guarded, marks = self.outside.guard(listing)  # payloads are written by whoever posted them
         meta = self.outside.meta(marks) if marks else None
+        if meta is not None:  # for the model too: hosts pass a resource's text, not its _meta
+            guarded = {VIEW_KEY: self.outside.notice(meta), **guarded}
         await self.outside.save()
         return [types.TextResourceContents(uri=uri, mime_type="application/json", text=_json(guarded), _meta=meta)]
 
