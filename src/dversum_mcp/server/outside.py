@@ -18,6 +18,7 @@ Share links record no visitor-written text (only a download count), so there is 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections import OrderedDict
@@ -139,7 +140,7 @@ class OutsideText:
         fields were written outside the organization, by whom, and that they are data."""
         listed: list[dict[str, Any]] = meta.get(META_KEY, [])
         count = meta.get(META_KEY + "_truncated", len(listed))
-        fields = sorted({str(m["path"]).rsplit(".", 1)[-1] for m in listed})
+        fields = sorted({re.sub(r"(\[\d+\])+$", "", str(m["path"]).rsplit(".", 1)[-1]) for m in listed})
         origins = sorted({str(m["origin"]) for m in listed})
         withheld = sum(bool(m.get("withheld")) for m in listed)
         note = (

@@ -104,9 +104,9 @@ def to_json(value: Any) -> str:
 def with_euros(value: Any, currency: str | None = None) -> Any:
     """`structuredContent` as a model reads it: beside every whole `X_cents` the amount in German
     format under `X` (`"total_gross_cents": 119000, "total_gross": "1.190,00 €"`), also in nested
-    objects and lists (line items), unless `X` is a field of its own or the amount is 0. Claude Code and VS Code give
-    the model only `structuredContent` when a result has it, so the euros of the text view must be
-    here too. A new structure; the input is not changed."""
+    objects and lists (line items), unless `X` is a field of its own or the amount is 0. Claude
+    Code and VS Code give the model only `structuredContent` when a result has it, so the euros of
+    the text view must be here too. A new structure; the input is not changed."""
     if isinstance(value, list):
         return [with_euros(item, currency) for item in value]
     if not isinstance(value, dict):
