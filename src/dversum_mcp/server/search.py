@@ -134,6 +134,7 @@ class SearchWords:
     leading: dict[str, dict[str, float]]
     attributes: dict[str, dict[str, float]]
     plain: frozenset[str]
+    many: frozenset[str]
     stems: dict[str, str]
     forms: dict[str, str]
 
@@ -158,6 +159,7 @@ class SearchWords:
             leading=weighted(data.get("leading", {})),
             attributes=weighted(data.get("attributes", {})),
             plain=frozenset(_fold(w) for w in data.get("plain", {}).get("words", [])),
+            many=frozenset(_fold(w) for w in data.get("number", {}).get("many", [])),
             stems={_fold(k): _fold(v) for k, v in data.get("stems", {}).items()},
             forms={_fold(k): v for k, v in data.get("forms", {}).items()},
         )
@@ -461,8 +463,27 @@ class SearchIndex:
                 return self.words.verbs[verb]
         return {}
 
+    def _labels(self, query: str) -> str:
+        """An English request without the names it gives things: a capitalized word inside a sentence before a
+        thing a tool is about is its name ("the Done column", "the Archive folder"), not a word to search for."""
+        words = list(re.finditer(_WORD.pattern, query, re.IGNORECASE))
+        if not _english([_fold(w.group()) for w in words]):
+            return query
+        cuts: list[tuple[int, int]] = []
+        for before, word, after in zip(words, words[1:], words[2:], strict=False):
+            if not re.fullmatch(r"[A-ZÄÖÜ][a-zäöüß]+", word.group()) or query[before.end() : word.start()] != " ":
+                continue
+            following = _fold(after.group())
+            meanings = self.words.words.get(self._key(following) or "", {})
+            if (set(self._tok(following)) | {t for m in meanings for t in self._tok(m)}) & self.heads:
+                cuts.append((word.start(), word.end()))
+        for start, end in reversed(cuts):
+            query = query[:start] + query[end:]
+        return query
+
     def _text(self, query: str) -> str:
         """The request folded, clause by clause (" | " between), names as "someone", phrases replaced."""
+        query = self._labels(query)
         persons = self._persons(query)
         clauses: list[str] = []
         for clause in re.split(r"[,;:!?()]+|\.(?!\d)|\s[-–]\s", _fold(query).replace("_", " ")):
@@ -541,11 +562,15 @@ class SearchIndex:
                 own = [meanings[t] for t in token if t in meanings]
                 # An English noun says its number: a tool's own noun ("the invoice", "invoices") or a plural
                 # meaning one ("bills"); collective words ("the team", "my calendar") say nothing.
-                if english and not readings and raw == word and (set(token) & self.heads or meanings):
+                # The first noun of a compound says no number ("the time entries" are many).
+                modifier = at + 1 < len(sequence) and bool(set(self._tok(sequence[at + 1])) & self.heads)
+                if english and not readings and raw == word and not modifier and (set(token) & self.heads or meanings):
                     if _stem(raw) != raw and (set(token) | set(meanings)) & self.heads:
                         number -= 1
                     elif set(token) & self.heads:
                         number += 1
+                if raw in self.words.many:  # "the contract list", "Übersicht der Rechnungen" are about many
+                    number -= 2
                 # A word that only leans to a verb ("moved", "should") is no search term either.
                 leans_only = bool(meanings) and all(m.startswith("@") for m in meanings)
                 if not is_verb and not leans_only:
