@@ -76,7 +76,12 @@ _DESCRIBED = 0.8  # how much the verb a tool's title or description begins with 
 _PARTICIPLE = 0.6  # how much a past participle leans to its verb ("the meeting is cancelled")
 _ASKED = 0.6  # how much a question mark asks for list_… and get_…
 _SOLE = 0.5  # the weight of the things a verb that only one tool does implies
+_YIELD = 0.5  # × the verbs a thing suggests when other words say what happened
 _LATER = 0.6  # how much a later word that says what to do counts, against the first one
+_DEFINITE = 0.5  # × create when the first thing named is one there is and the verb may also change it
+_DEFINITE_WORDS = frozenset(
+    {"the", "this", "that", "my", "our", "your", "its", "their", "der", "die", "das", "den", "dem", "des"}
+)
 _NAME_BONUS = 3.0  # × the share of the tool name's nouns the request names and of the request the name covers
 # English particles that may stand apart from their verb ("call the meeting off"): a two-word phrase of
 # the word table ending in one also matches with up to three words between (within one clause).
@@ -508,7 +513,8 @@ class SearchIndex:
         text = self._text(query)
         terms: dict[str, float] = {}
         verbs: dict[str, float] = {}
-        lean: dict[str, float] = {}
+        lean: dict[str, float] = {}  # the verbs the things it names suggest ("Max is sick": create an absence)
+        happened: dict[str, float] = {}  # … and those its other words say happened ("got cancelled", "ends")
         first = text.split()[0] if text.split() else ""
         verbs.update(self.words.leading.get(first, {}))
         if query.rstrip().endswith("?") and not verbs:  # a question asks to read
@@ -516,6 +522,7 @@ class SearchIndex:
         said = len(verbs) > 1  # whether a word said what to do yet (a question word did: "when does it end")
         english = _english(text.split())
         number = 0
+        definite: bool | None = None  # whether the first thing named is one there is ("the page", not "a page")
         named: set[str] = set()  # the things a tool is about that the request names
         implied: dict[str, float] = {}  # … and those its words only imply
 
@@ -549,7 +556,7 @@ class SearchIndex:
                 if not readings and not self.words.words.get(key or ""):
                     # A past participle states what happened and leans to recording it ("is cancelled").
                     for verb, weight in self._participle(word).items():
-                        lean[verb] = max(lean.get(verb, 0.0), weight * _PARTICIPLE)
+                        happened[verb] = max(happened.get(verb, 0.0), weight * _PARTICIPLE)
                 # The first word that says what to do is the request's verb; later ones say less.
                 later = _LATER if said else 1.0
                 said = said or bool(readings)
@@ -575,10 +582,17 @@ class SearchIndex:
                 leans_only = bool(meanings) and all(m.startswith("@") for m in meanings)
                 if not is_verb and not leans_only:
                     add(word, min(own, default=1.0))
+                thing = (set(token) | {t for m in meanings for t in self._tok(m)}) & self.heads
+                if thing and not is_verb and definite is None:  # the first thing named: a new one or one there is
+                    before = [w for w in sequence[max(0, at - 3) : at] if w != "|"]
+                    definite = any(w in _DEFINITE_WORDS or w == _SOMEONE for w in before[-3:]) and not any(
+                        w in ("a", "an", "ein", "eine", "einen", "einem", "einer") for w in before[-2:]
+                    )
                 named.update(set(token) & self.heads)
                 for meaning, strength in meanings.items():
                     if meaning.startswith("@"):
-                        lean[meaning[1:]] = max(lean.get(meaning[1:], 0.0), strength)
+                        leans = lean if thing else happened  # "vacation" suggests, "ends" says what happened
+                        leans[meaning[1:]] = max(leans.get(meaning[1:], 0.0), strength)
                     elif meaning.startswith("~"):
                         implied[meaning[1:]] = max(implied.get(meaning[1:], 0.0), strength)
                     elif meaning not in token:
@@ -594,6 +608,19 @@ class SearchIndex:
             if weight >= 1.0 and verb in self._sole:
                 for noun in self._sole[verb]:
                     terms.setdefault(noun, _SOLE)
+        # What happened says more than what a thing suggests ("the vacation got cancelled", "ends a day later").
+        if happened:
+            lean = {v: w * _YIELD for v, w in lean.items()}
+            for verb, weight in happened.items():
+                lean[verb] = max(lean.get(verb, 0.0), weight)
+        # Making or adding to a thing there is changes it ("give the page a title", "add a line to the invoice").
+        if (
+            definite
+            and _DEFINITE < 1
+            and verbs.get("create", 0.0)
+            and any(w >= 0.5 for v, w in verbs.items() if v not in ("create", "list", "get"))
+        ):
+            verbs["create"] *= _DEFINITE
         if listing:
             verbs = {**{v: w * _LATER for v, w in verbs.items()}, "list": 1.0}
         return _Reading(terms, verbs, lean, number)
