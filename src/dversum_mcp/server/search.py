@@ -109,6 +109,42 @@ def _fold(text: str) -> str:
 _STOP = frozenset(_fold(w) for w in _STOP)  # requests are folded before they meet it (für → fur)
 
 
+# Neighbouring keys (QWERTZ and QWERTY), for telling a slip of the finger from another word.
+_ROWS = ("1234567890", "qwertzuiop", "asdfghjkl", "yxcvbnm", "qwertyuiop", "zxcvbnm")
+
+
+@cache
+def _neighbours(key: str) -> frozenset[str]:
+    near: set[str] = set()
+    rows = [(i, r) for i, r in enumerate(_ROWS[:4])] + [(1, _ROWS[4]), (3, _ROWS[5])]
+    for i, row in rows:
+        if key not in row:
+            continue
+        at = row.index(key)
+        for j, other in rows:
+            if abs(i - j) <= 1:
+                near.update(other[max(0, at - 1) : at + 2])
+    return frozenset(near - {key})
+
+
+def _slip(typed: str, meant: str) -> bool:
+    """Whether one edit from `meant` to `typed` is a typing slip: a letter left out, two swapped, a neighbouring
+    key hit instead or as well, a letter doubled; not another word (test is no text, intro no into)."""
+    if len(typed) + 1 == len(meant):
+        return True  # a letter left out
+    if len(typed) == len(meant) + 1:  # a letter too many: doubled or a neighbouring key's
+        for i, extra in enumerate(typed):
+            if typed[:i] + typed[i + 1 :] == meant:
+                near = typed[i - 1 : i] + typed[i + 1 : i + 2]
+                if any(c == extra or c in _neighbours(extra) for c in near):
+                    return True
+        return False
+    diff = [i for i, (a, b) in enumerate(zip(typed, meant, strict=False)) if a != b]
+    if len(diff) == 2 and diff[1] == diff[0] + 1 and typed[diff[0]] == meant[diff[1]]:
+        return True  # two letters swapped
+    return len(diff) == 1 and typed[diff[0]] in _neighbours(meant[diff[0]])
+
+
 def _english(words: list[str]) -> bool:
     """Whether folded request words are more English than German (by their function words)."""
     return sum(w in _ENGLISH for w in words) > sum(w in _GERMAN for w in words)
@@ -350,6 +386,7 @@ class SearchIndex:
 
         limit = 1 if len(word) <= 8 else 2
         found = process.extract(word, self._spellings, scorer=OSA.distance, score_cutoff=limit, limit=None)
+        found = [hit for hit in found if hit[1] > 1 or _slip(word, hit[0])]
         # The fewest typos; then the same first letter (asign → assign, not sign); then the word table first.
         found.sort(key=lambda hit: (hit[1], hit[0][0] != word[0], hit[2]))
         return found[0][0] if found else None
