@@ -82,6 +82,7 @@ _DEFINITE = 0.5  # × create when the first thing named is one there is and the 
 _DEFINITE_WORDS = frozenset(
     {"the", "this", "that", "my", "our", "your", "its", "their", "der", "die", "das", "den", "dem", "des"}
 )
+_MAKES = 0.5  # how much a tool that turns or adds a thing into another (…_to_…) creates it
 _NAME_BONUS = 3.0  # × the share of the tool name's nouns the request names and of the request the name covers
 # English particles that may stand apart from their verb ("call the meeting off"): a two-word phrase of
 # the word table ending in one also matches with up to three words between (within one clause).
@@ -272,6 +273,8 @@ class SearchIndex:
                 for other, weight in words.verbs.get(first, {first: 1.0}).items():
                     if weight == 1.0:
                         doc_verbs.setdefault(other, _DESCRIBED)
+            if "_to_" in spec.name:  # convert_quote_to_invoice makes an invoice, append_to_page writes a page
+                doc_verbs.setdefault("create", _MAKES)
             spelling = f"{spec.name.replace('_', ' ')} {spec.title}".lower()
             self.docs.append(_Doc(tool, verb, doc_verbs, tuple(nouns), terms, sum(terms.values()), spelling))
         self.avg = sum(d.length for d in self.docs) / max(len(self.docs), 1)
