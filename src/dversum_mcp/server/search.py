@@ -83,6 +83,9 @@ _DEFINITE_WORDS = frozenset(
     {"the", "this", "that", "my", "our", "your", "its", "their", "der", "die", "das", "den", "dem", "des"}
 )
 _MAKES = 0.5  # how much a tool that turns or adds a thing into another (…_to_…) creates it
+# How much a word counts in a tool's name, title, description, parameter names, short enums and toolset:
+# parameter names less, since a write tool's fields would otherwise outweigh what it does.
+_W_NAME, _W_TITLE, _W_DESC, _W_PARAMS, _W_ENUMS, _W_SET = 3.0, 2.0, 1.0, 0.5, 1.0, 1.0
 _NAME_BONUS = 3.0  # × the share of the tool name's nouns the request names and of the request the name covers
 # English particles that may stand apart from their verb ("call the meeting off"): a two-word phrase of
 # the word table ending in one also matches with up to three words between (within one clause).
@@ -257,14 +260,17 @@ class SearchIndex:
             params = " ".join(p.name for p in spec.params if p.name not in _PAGING)
             text = f"{spec.name} {spec.title} {spec.description} {params} {' '.join(enums)} {spec.toolset}"
             raw_words.update(w for w in re.findall(r"[a-z]+", _fold(text.replace("_", " "))) if len(w) > 3)
-            terms = Counter(
-                self._tok(spec.name) * 3
-                + self._tok(spec.title) * 2
-                + self._tok(spec.description)
-                + self._tok(params)
-                + self._tok(" ".join(enums))
-                + self._tok(spec.toolset)
-            )
+            terms: Counter[str] = Counter()
+            for part, weight in (
+                (spec.name, _W_NAME),
+                (spec.title, _W_TITLE),
+                (spec.description, _W_DESC),
+                (params, _W_PARAMS),
+                (" ".join(enums), _W_ENUMS),
+                (spec.toolset, _W_SET),
+            ):
+                for token in self._tok(part):
+                    terms[token] += weight  # type: ignore[assignment]
             verb, *nouns = self._tok(spec.name) or [spec.name]
             # What the title and description begin with is a verb of the tool too ("Cancel a sent invoice…").
             doc_verbs = {verb: 1.0}
