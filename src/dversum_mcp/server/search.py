@@ -440,6 +440,8 @@ class SearchIndex:
                 if not (set(self._tok(word)) & self._named):
                     persons.add(word)
                 continue
+            if not english and i and (folded[i - 1] in _DETERMINERS or folded[i - 1] in self.words.leading):
+                continue  # a German noun after an article or a question word ("welche Ereignisse") is a thing
             resolved = self._resolve(word, set())
             if all(not self._known(w) or w in self.words.verbs or w in self.verb_idf for w in resolved):
                 persons.add(word)
@@ -567,6 +569,8 @@ class SearchIndex:
             verbs.update({"list": _ASKED, "get": _ASKED})
         said = len(verbs) > 1  # whether a word said what to do yet (a question word did: "when does it end")
         english = _english(text.split())
+        # A request without German function words may say its number in English ("running projects").
+        numbered = english or not any(w in _GERMAN for w in text.split())
         number = 0
         definite: bool | None = None  # whether the first thing named is one there is ("the page", not "a page")
         named: set[str] = set()  # the things a tool is about that the request names
@@ -617,7 +621,7 @@ class SearchIndex:
                 # meaning one ("bills"); collective words ("the team", "my calendar") say nothing.
                 # The first noun of a compound says no number ("the time entries" are many).
                 modifier = at + 1 < len(sequence) and bool(set(self._tok(sequence[at + 1])) & self.heads)
-                if english and not readings and raw == word and not modifier and (set(token) & self.heads or meanings):
+                if numbered and not readings and raw == word and not modifier and (set(token) & self.heads or meanings):
                     if _stem(raw) != raw and (set(token) | set(meanings)) & self.heads:
                         number -= 1
                     elif set(token) & self.heads:
