@@ -312,6 +312,13 @@ class SearchIndex:
         # Everything a typo may be corrected to: the word table, then the table's own words.
         self._spellings = list(self._keys) + [w for w, _ in raw_words.most_common() if w not in self._keys]
         self._verbs_de = {german.stemWord(key): key for key in words.verbs}
+        # German verbs of the word table without a separable particle too (eintragen: tragen), for orders.
+        self._infinitives = {
+            key[len(p) :] if key.startswith(p) and len(key) - len(p) > 3 else key
+            for key in words.verbs
+            if key.endswith("en")
+            for p in ("", *_PARTICLES_DE)
+        }
         self._phrase_words = {w for phrase in words.phrases for w in phrase.split()}
         self._named = {t for d in self.docs for t in self._tok(f"{d.tool.spec.name} {d.tool.spec.title}")}
         # Phrases, longest first; "someone" in a phrase stands for a person's name or a pronoun. A two-word
@@ -442,10 +449,17 @@ class SearchIndex:
                 continue
             if not english and i and (folded[i - 1] in _DETERMINERS or folded[i - 1] in self.words.leading):
                 continue  # a German noun after an article or a question word ("welche Ereignisse") is a thing
+            if word in self.words.plain or (not english and not i and self._imperative(word)):
+                continue  # a common word ("Gestern"), a German order's verb ("Mach", "Trag … ein", "Hör auf")
             resolved = self._resolve(word, set())
             if all(not self._known(w) or w in self.words.verbs or w in self.verb_idf for w in resolved):
                 persons.add(word)
         return persons
+
+    def _imperative(self, word: str) -> bool:
+        """Whether a German word is a verb's stem as in an order: mach, trag (… ein), hör (… auf), schließ."""
+        base = self.words.stems.get(word, word)
+        return base + "en" in self._infinitives or base + "n" in self._infinitives
 
     def _separable(self, words: list[str]) -> list[str]:
         """A German clause whose last word is a verb's particle, with the particle joined to its verb
