@@ -64,7 +64,7 @@ _DETERMINERS = frozenset({
 })
 # fmt: on
 # Function words that tell an English request from a German one (for reading capitalized words as names).
-_ENGLISH = frozenset({"the", "to", "on", "is", "a", "an", "for", "of", "my", "me", "i", "and", "with", "in", "this"})
+_ENGLISH = frozenset({"the", "to", "on", "is", "a", "for", "of", "my", "me", "i", "and", "with", "this"})
 _GERMAN = frozenset({"der", "die", "das", "den", "dem", "ein", "eine", "einen", "und", "fur", "mit", "ist", "ich"})
 _LONGEST = 40  # letters of the longest word worth splitting or correcting
 _LINKS = ("", "s", "es", "n", "en", "e")  # German linking elements between compound parts
@@ -180,6 +180,7 @@ class SearchWords:
     attributes: dict[str, dict[str, float]]
     plain: frozenset[str]
     many: frozenset[str]
+    collective: frozenset[str]
     stems: dict[str, str]
     forms: dict[str, str]
 
@@ -205,6 +206,7 @@ class SearchWords:
             attributes=weighted(data.get("attributes", {})),
             plain=frozenset(_fold(w) for w in data.get("plain", {}).get("words", [])),
             many=frozenset(_fold(w) for w in data.get("number", {}).get("many", [])),
+            collective=frozenset(_fold(w) for w in data.get("number", {}).get("collective", [])),
             stems={_fold(k): _fold(v) for k, v in data.get("stems", {}).items()},
             forms={_fold(k): v for k, v in data.get("forms", {}).items()},
         )
@@ -638,7 +640,9 @@ class SearchIndex:
                 if numbered and not readings and raw == word and not modifier and (set(token) & self.heads or meanings):
                     if _stem(raw) != raw and (set(token) | set(meanings)) & self.heads:
                         number -= 1
-                    elif set(token) & self.heads:
+                    elif set(token) & self.heads or (
+                        english and raw not in self.words.collective and set(meanings) & self.heads
+                    ):
                         number += 1
                 if raw in self.words.many:  # "the contract list", "Übersicht der Rechnungen" are about many
                     number -= 2
