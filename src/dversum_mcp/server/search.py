@@ -66,6 +66,7 @@ _DETERMINERS = frozenset({
 # Function words that tell an English request from a German one (for reading capitalized words as names).
 _ENGLISH = frozenset({"the", "to", "on", "is", "a", "for", "of", "my", "me", "i", "and", "with", "this"})
 _GERMAN = frozenset({"der", "die", "das", "den", "dem", "ein", "eine", "einen", "und", "fur", "mit", "ist", "ich"})
+_QUOTED = re.compile(r"""(?<![\w'’])['"“„‘]([^'"“”„‘’]{1,60})['"”“’](?![\w'’])""")
 _LONGEST = 40  # letters of the longest word worth splitting or correcting
 _LINKS = ("", "s", "es", "n", "en", "e")  # German linking elements between compound parts
 _B = 0.4  # BM25 length normalization: low, since parameter names make write tools' texts long
@@ -552,7 +553,7 @@ class SearchIndex:
 
     def _text(self, query: str) -> str:
         """The request folded, clause by clause (" | " between), names as "someone", phrases replaced."""
-        query = self._labels(query)
+        query = _QUOTED.sub(" ", self._labels(query))  # a quoted name or text says nothing of the tool
         persons = self._persons(query)
         clauses: list[str] = []
         for clause in re.split(r"[,;:!?()]+|\.(?!\d)|\s[-–]\s", _fold(query).replace("_", " ")):
