@@ -67,6 +67,8 @@ _DETERMINERS = frozenset({
 _ENGLISH = frozenset({"the", "to", "on", "is", "a", "for", "of", "my", "me", "i", "and", "with", "this"})
 _GERMAN = frozenset({"der", "die", "das", "den", "dem", "ein", "eine", "einen", "und", "fur", "mit", "ist", "ich"})
 _QUOTED = re.compile(r"""(?<![\w'’])['"“„‘]([^'"“”„‘’]{1,60})['"”“’](?![\w'’])""")
+# Words whose "'s" is "is" or "has", not a possessive ("what's my slug", "it's fixed").
+_NOT_OWNERS = frozenset({"it", "what", "that", "there", "here", "who", "where", "how", "when", "he", "she", "let"})
 _LONGEST = 40  # letters of the longest word worth splitting or correcting
 _LINKS = ("", "s", "es", "n", "en", "e")  # German linking elements between compound parts
 _B = 0.4  # BM25 length normalization: low, since parameter names make write tools' texts long
@@ -446,7 +448,8 @@ class SearchIndex:
                 continue
             if self._key(word) is not None or word in self._phrase_words or word in self.words.leading:
                 continue
-            if english and i:
+            owner = re.search(r"['’]s$", original) is not None  # "Max's email"
+            if (english and i) or owner:
                 if not (set(self._tok(word)) & self._named):
                     persons.add(word)
                 continue
@@ -551,6 +554,26 @@ class SearchIndex:
             query = query[:start] + query[end:]
         return query
 
+    @staticmethod
+    def _possessives(words: list[str]) -> list[str]:
+        """English words with "its" after a possessive ("Max's email" → max's its email), so what it owns reads as
+        a noun, not a verb ("email" is no sending here); "what's", "it's" and "Max's sent" are no possessives."""
+        out: list[str] = []
+        for i, word in enumerate(words):
+            out.append(word)
+            after = words[i + 1] if i + 1 < len(words) else ""
+            owner = re.sub(r"['’]s$", "", word)
+            if (
+                owner != word
+                and owner not in _NOT_OWNERS
+                and after
+                and after not in _STOP
+                and after not in _PARTICLES_EN
+                and not after.endswith(("ed", "ing"))
+            ):
+                out.append("its")
+        return out
+
     def _text(self, query: str) -> str:
         """The request folded, clause by clause (" | " between), names as "someone", phrases replaced."""
         query = _QUOTED.sub(" ", self._labels(query))  # a quoted name or text says nothing of the tool
@@ -558,6 +581,7 @@ class SearchIndex:
         clauses: list[str] = []
         for clause in re.split(r"[,;:!?()]+|\.(?!\d)|\s[-–]\s", _fold(query).replace("_", " ")):
             words = self._separable(_WORD.findall(clause))
+            words = self._possessives(words)
             words = [_SOMEONE if re.sub(r"['’]s$", "", w) in persons else w for w in words]
             if words:
                 clauses.append(" ".join(words))
