@@ -774,7 +774,14 @@ class SearchIndex:
         for doc in self.docs:
             if allowed is not None and doc.tool.spec.name not in allowed:
                 continue
-            best = max((fuzz.partial_ratio(w, doc.spelling) for w in words), default=0.0)
+            # A word's likeness to the whole name ("invoce") or to one of its words (a short "sow" for show).
+            best = max(
+                (
+                    max(fuzz.partial_ratio(w, doc.spelling), *(fuzz.ratio(w, p) for p in doc.spelling.split()))
+                    for w in words
+                ),
+                default=0.0,
+            )
             if best >= 75:
                 found.append((doc.tool, best / 100))
         return found
