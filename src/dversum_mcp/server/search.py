@@ -605,7 +605,12 @@ class SearchIndex:
         lean: dict[str, float] = {}  # the verbs the things it names suggest ("Max is sick": create an absence)
         happened: dict[str, float] = {}  # … and those its other words say happened ("got cancelled", "ends")
         first = text.split()[0] if text.split() else ""
-        verbs.update(self.words.leading.get(first, {}))
+        second = text.split()[1] if len(text.split()) > 1 else ""
+        meant = self.words.words.get(self._key(second) or "", {})
+        things = set(self._tok(second)) | {t for m in meant for t in self._tok(m)}
+        adjective = first in self.words.words and second != _stem(second) and bool(things & self.heads)
+        if not adjective:  # "open tickets" is no order to open
+            verbs.update(self.words.leading.get(first, {}))
         if query.rstrip().endswith("?") and not verbs:  # a question asks to read
             verbs.update({"list": _ASKED, "get": _ASKED})
         said = len(verbs) > 1  # whether a word said what to do yet (a question word did: "when does it end")
