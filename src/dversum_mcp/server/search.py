@@ -89,6 +89,7 @@ _MAKES = 0.5  # how much a tool that turns or adds a thing into another (…_to_
 # How much a word counts in a tool's name, title, description, parameter names, short enums and toolset:
 # parameter names less, since a write tool's fields would otherwise outweigh what it does.
 _W_NAME, _W_TITLE, _W_DESC, _W_PARAMS, _W_ENUMS, _W_SET = 3.0, 2.0, 1.0, 0.5, 1.0, 1.0
+_FIELDS = 0.3  # the weight of a thing's fields (what create_/update_ set) in its get_ tool
 _NAME_BONUS = 3.0  # × the share of the tool name's nouns the request names and of the request the name covers
 # English particles that may stand apart from their verb ("call the meeting off"): a two-word phrase of
 # the word table ending in one also matches with up to three words between (within one clause).
@@ -288,6 +289,17 @@ class SearchIndex:
                 doc_verbs.setdefault("create", _MAKES)
             spelling = f"{spec.name.replace('_', ' ')} {spec.title}".lower()
             self.docs.append(_Doc(tool, verb, doc_verbs, tuple(nouns), terms, sum(terms.values()), spelling))
+        # A thing's fields are what reading it shows too: get_project has the budget update_project sets.
+        setters: dict[tuple[str, ...], set[str]] = {}
+        for doc in self.docs:
+            if doc.verb in ("create", "update"):
+                fields = " ".join(p.name for p in doc.tool.spec.params if not p.name.endswith("_id"))
+                setters.setdefault(doc.nouns, set()).update(set(self._tok(fields)) - set(doc.nouns))
+        for doc in self.docs:
+            if _FIELDS and doc.verb == "get" and doc.nouns in setters:
+                for term in setters[doc.nouns] - set(doc.terms):
+                    doc.terms[term] = _FIELDS  # type: ignore[assignment]
+                doc.length = sum(doc.terms.values())
         self.avg = sum(d.length for d in self.docs) / max(len(self.docs), 1)
         df: Counter[str] = Counter()
         for doc in self.docs:
