@@ -285,6 +285,8 @@ class SearchIndex:
                 for other, weight in words.verbs.get(first, {first: 1.0}).items():
                     if weight == 1.0:
                         doc_verbs.setdefault(other, _DESCRIBED)
+            if verb == "update" and any(p.name == "done" for p in spec.params):
+                doc_verbs.setdefault("toggle", _DESCRIBED)  # update_subtask marks one done too
             if "_to_" in spec.name:  # convert_quote_to_invoice makes an invoice, append_to_page writes a page
                 doc_verbs.setdefault("create", _MAKES)
             spelling = f"{spec.name.replace('_', ' ')} {spec.title}".lower()
