@@ -796,7 +796,10 @@ class SearchIndex:
             # A word's likeness to the whole name ("invoce") or to one of its words (a short "sow" for show).
             best = max(
                 (
-                    max(fuzz.partial_ratio(w, doc.spelling), *(fuzz.ratio(w, p) for p in doc.spelling.split()))
+                    max(
+                        fuzz.partial_ratio(w, doc.spelling),
+                        *(fuzz.ratio(w, p) for p in doc.spelling.split() if len(p) > 3),
+                    )
                     for w in words
                 ),
                 default=0.0,
