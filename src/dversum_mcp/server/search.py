@@ -90,6 +90,8 @@ _MAKES = 0.5  # how much a tool that turns or adds a thing into another (…_to_
 # parameter names less, since a write tool's fields would otherwise outweigh what it does.
 _W_NAME, _W_TITLE, _W_DESC, _W_PARAMS, _W_ENUMS, _W_SET = 3.0, 2.0, 1.0, 0.5, 1.0, 1.0
 _FIELDS = 0.3  # the weight of a thing's fields (what create_/update_ set) in its get_ tool
+_TRIGGERS = frozenset({"whenever", "sobald"})  # what follows is the event a webhook waits for
+_TRIGGERED = 0.5  # × the words of that event
 _NAME_BONUS = 3.0  # × the share of the tool name's nouns the request names and of the request the name covers
 # English particles that may stand apart from their verb ("call the meeting off"): a two-word phrase of
 # the word table ending in one also matches with up to three words between (within one clause).
@@ -636,9 +638,11 @@ class SearchIndex:
         named: set[str] = set()  # the things a tool is about that the request names
         implied: dict[str, float] = {}  # … and those its words only imply
 
+        trigger = False  # after "whenever": the event a webhook waits for, not what to do now
+
         def add(term: str, weight: float) -> None:
             for part in self._tok(term):
-                terms[part] = max(terms.get(part, 0.0), weight)
+                terms[part] = max(terms.get(part, 0.0), weight * (_TRIGGERED if trigger else 1.0))
 
         sequence = text.replace("-", " ").split()
         # English requests that begin with things ("quotes that were turned down", "tasks assigned to Max")
@@ -646,6 +650,7 @@ class SearchIndex:
         content = [w for w in sequence if w not in _STOP and w != "|"]
         listing = english and bool(content) and content[0] != _stem(content[0]) and _stem(content[0]) in self.heads
         for at, raw in enumerate(sequence):
+            trigger = (trigger or (at > 0 and sequence[at - 1] in _TRIGGERS)) and raw != "|"
             if raw in _STOP or raw.isdigit() or raw == "|":
                 continue
             for word in self._resolve(raw, names):
@@ -663,6 +668,8 @@ class SearchIndex:
                     readings = self.words.verbs[key]
                 if at and sequence[at - 1] in _DETERMINERS and word not in self.words.attributes:
                     readings = {}  # after an article a verb's word is a noun: the email address, my schedule
+                if trigger:
+                    readings = {}  # "whenever a task is done": no order to mark one done
                 if not readings and not self.words.words.get(key or ""):
                     # A past participle states what happened and leans to recording it ("is cancelled").
                     for verb, weight in self._participle(word).items():
