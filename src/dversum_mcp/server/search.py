@@ -64,7 +64,12 @@ _DETERMINERS = frozenset({
 })
 # fmt: on
 # Function words that tell an English request from a German one (for reading capitalized words as names).
-_ENGLISH = frozenset({"the", "to", "on", "is", "a", "for", "of", "my", "me", "i", "and", "with", "this"})
+# fmt: off
+_ENGLISH = frozenset({
+    "the", "to", "on", "is", "a", "for", "of", "my", "me", "i", "and", "with", "this", "that", "were", "are", "it",
+    "be", "have", "has", "from", "by", "we", "you", "our", "your", "what", "which", "who", "how", "when", "not", "been",
+})
+# fmt: on
 _GERMAN = frozenset({"der", "die", "das", "den", "dem", "ein", "eine", "einen", "und", "fur", "mit", "ist", "ich"})
 _QUOTED = re.compile(r"""(?<![\w'’])['"“„‘]([^'"“”„‘’]{1,60})['"”“’](?![\w'’])""")
 # Words whose "'s" is "is" or "has", not a possessive ("what's my slug", "it's fixed").
