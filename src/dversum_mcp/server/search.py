@@ -160,6 +160,12 @@ def _slip(typed: str, meant: str) -> bool:
     return len(diff) == 1 and typed[diff[0]] in _neighbours(meant[diff[0]])
 
 
+def _uncontract(text: str) -> str:
+    """English contractions spelled out as the reading sees them: can't → ca not, Lisa's → lisa."""
+    text = re.sub(r"n['’]t\b", " not", text)
+    return re.sub(r"['’](?:s|m|re|ll|ve|d)\b", "", text)
+
+
 def _english(words: list[str]) -> bool:
     """Whether folded request words are more English than German (by their function words)."""
     return sum(w in _ENGLISH for w in words) > sum(w in _GERMAN for w in words)
@@ -353,7 +359,7 @@ class SearchIndex:
         self._phrases: list[tuple[str, re.Pattern[str], str]] = []  # (a word it has, pattern, meaning)
         self._gapped: list[tuple[str, re.Pattern[str], str]] = []
         for phrase, meaning in sorted(words.phrases.items(), key=lambda item: -len(item[0].split())):
-            parts = phrase.split()
+            parts = _uncontract(phrase).split()  # "can't make it" as requests read: ca not make it
             pattern = " ".join(person if w == _SOMEONE else re.escape(w) for w in parts)
             if len(parts) == 2 and parts[1] in _PARTICLES_EN and parts[0] not in _STOP:
                 # The verb of a phrasal verb as it is inflected: switched off, calls off, ticking off.
@@ -606,9 +612,7 @@ class SearchIndex:
             words = [_SOMEONE if re.sub(r"['’]s$", "", w) in persons else w for w in words]
             if words:
                 clauses.append(" ".join(words))
-        text = " | ".join(clauses)
-        text = re.sub(r"n['’]t\b", " not", text)
-        text = re.sub(r"['’](?:s|m|re|ll|ve|d)\b", "", text)
+        text = _uncontract(" | ".join(clauses))
         for anchor, pattern, meaning in self._phrases:
             if anchor in text:  # a quick look before the regular expression
                 text = pattern.sub(meaning, text)
