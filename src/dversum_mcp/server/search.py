@@ -535,7 +535,8 @@ class SearchIndex:
         noun it is said of ("the title is wrong")."""
         after = sequence[at + 1 : at + 2]
         if after and after != ["|"]:
-            return after
+            head = sequence[at + 2 : at + 3]  # … or the thing a compound names: a new calendar event
+            return after + head if head and set(self._tok(head[0])) & self.heads else after
         for word in reversed(sequence[:at]):
             if word == "|":
                 break
