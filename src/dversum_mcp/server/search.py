@@ -98,6 +98,7 @@ _W_NAME, _W_TITLE, _W_DESC, _W_PARAMS, _W_ENUMS, _W_SET = 3.0, 2.0, 1.0, 0.5, 1.
 _FIELDS = 0.3  # the weight of a thing's fields (what create_/update_ set) in its get_ tool
 _TRIGGERS = frozenset({"whenever", "sobald"})  # what follows is the event a webhook waits for
 _TRIGGERED = 0.5  # × the words of that event
+_DESTINATIONS = frozenset({"to", "into", "under", "in"})  # before a name that ends a clause: where to
 _NAME_BONUS = 3.0  # × the share of the tool name's nouns the request names and of the request the name covers
 # English particles that may stand apart from their verb ("call the meeting off"): a two-word phrase of
 # the word table ending in one also matches with up to three words between (within one clause).
@@ -572,8 +573,12 @@ class SearchIndex:
         if not _english([_fold(w.group()) for w in words]):
             return query
         cuts: list[tuple[int, int]] = []
-        for before, word, after in zip(words, words[1:], words[2:], strict=False):
+        for before, word, after in zip(words, words[1:], [*words[2:], None], strict=False):
             if not re.fullmatch(r"[A-ZÄÖÜ][a-zäöüß]+", word.group()) or query[before.end() : word.start()] != " ":
+                continue
+            if after is None or query[word.end() : after.start()].strip():  # the last word of a clause
+                if _fold(before.group()) in _DESTINATIONS:
+                    cuts.append((word.start(), word.end()))  # where a thing goes: move the task to Done
                 continue
             following = _fold(after.group())
             meanings = self.words.words.get(self._key(following) or "", {})
