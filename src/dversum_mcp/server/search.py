@@ -162,6 +162,11 @@ def _slip(typed: str, meant: str) -> bool:
     return len(diff) == 1 and typed[diff[0]] in _neighbours(meant[diff[0]])
 
 
+def _inflected(verb: str) -> str:
+    """A regular expression for an English verb as inflected: calls, switched, ticking, wrapped, dropping."""
+    return rf"{re.escape(verb)}(?:{re.escape(verb[-1])}(?=ed|ing))?(?:s|es|ed|d|ing)?"
+
+
 def _uncontract(text: str) -> str:
     """English contractions spelled out as the reading sees them: can't → ca not, Lisa's → lisa."""
     text = re.sub(r"n['’]t\b", " not", text)
@@ -365,14 +370,14 @@ class SearchIndex:
             pattern = " ".join(person if w == _SOMEONE else re.escape(w) for w in parts)
             if len(parts) == 2 and parts[1] in _PARTICLES_EN and parts[0] not in _STOP:
                 # The verb of a phrasal verb as it is inflected: switched off, calls off, ticking off.
-                pattern = rf"{re.escape(parts[0])}(?:s|es|ed|d|ing)? {re.escape(parts[1])}"
+                pattern = rf"{_inflected(parts[0])} {re.escape(parts[1])}"
             if parts[0] == _SOMEONE:  # a person who does or is something begins the clause
                 pattern = rf"(?:(?<=^)|(?<=\| )){pattern}"
             anchor = max((w for w in parts if w != _SOMEONE), key=len)
             self._phrases.append((anchor, re.compile(rf"(?<![\w']){pattern}s?(?![\w'])"), meaning))
             if len(parts) == 2 and parts[1] in _PARTICLES_EN and parts[0] not in _STOP:
                 verb, particle = (re.escape(w) for w in parts)
-                verb += "(?:s|es|ed|d|ing)?"
+                verb = _inflected(parts[0])
                 # Up to three words between, or any number when the particle ends the clause.
                 gap = rf"(?<![\w']){verb}((?: [^ |]+){{1,3}}|(?: [^ |]+)+(?= {particle}(?: \||$))) {particle}(?![\w'])"
                 self._gapped.append((parts[1], re.compile(gap), meaning))
