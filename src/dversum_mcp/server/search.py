@@ -53,7 +53,7 @@ _STOP = frozenset({
     "juni", "juli", "oktober", "dezember",
     "not", "nicht", "next", "last", "nachste", "nachsten", "nachstes", "letzte", "letzten", "letztes",
     "been", "were", "has", "have", "had", "will", "would", "could", "there's", "what's", "isn't",
-    "them", "him", "her", "us", "they", "he", "she",
+    "them", "him", "her", "us", "they", "he", "she", "ours", "yours", "mine", "theirs", "his", "hers",
 })
 # fmt: on
 # Words before a noun: what follows one is no verb ("the email address", "my schedule", "der Entwurf").
