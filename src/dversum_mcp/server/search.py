@@ -75,6 +75,9 @@ _GERMAN = frozenset({"der", "die", "das", "den", "dem", "ein", "eine", "einen", 
 _QUOTED = re.compile(r"""(?<![\w'’])['"“„‘]([^'"“”„‘’]{1,60})['"”“’](?![\w'’])""")
 # Words whose "'s" is "is" or "has", not a possessive ("what's my slug", "it's fixed").
 _NOT_OWNERS = frozenset({"it", "what", "that", "there", "here", "who", "where", "how", "when", "he", "she", "let"})
+# A span of clock times: "from 9 to 12", "von 9 bis 12:30", "9-11am" (a word of the table says what it means).
+_CLOCK = r"\d{1,2}(?:[:.]\d\d)? ?(?:am|pm|uhr)?"
+_SPAN = re.compile(rf"\b(?:(?:from|von) )?{_CLOCK} ?(?:to|till|until|bis|-|–) ?{_CLOCK}\b")
 _LONGEST = 40  # letters of the longest word worth splitting or correcting
 _LINKS = ("", "s", "es", "n", "en", "e")  # German linking elements between compound parts
 _B = 0.4  # BM25 length normalization: low, since parameter names make write tools' texts long
@@ -624,7 +627,7 @@ class SearchIndex:
             words = [_SOMEONE if re.sub(r"['’]s$", "", w) in persons else w for w in words]
             if words:
                 clauses.append(" ".join(words))
-        text = _uncontract(" | ".join(clauses))
+        text = _SPAN.sub(" timespan ", _uncontract(" | ".join(clauses)))  # from 9 to 12, von 9 bis 12
         for anchor, pattern, meaning in self._phrases:
             if anchor in text:  # a quick look before the regular expression
                 text = pattern.sub(meaning, text)
