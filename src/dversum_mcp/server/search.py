@@ -53,6 +53,7 @@ _STOP = frozenset({
     "juni", "juli", "oktober", "dezember",
     "not", "nicht", "next", "last", "nachste", "nachsten", "nachstes", "letzte", "letzten", "letztes",
     "been", "were", "has", "have", "had", "will", "would", "could", "there's", "what's", "isn't",
+    "them", "him", "her", "us", "they", "he", "she", "ours", "yours", "mine", "theirs", "his", "hers",
 })
 # fmt: on
 # Words before a noun: what follows one is no verb ("the email address", "my schedule", "der Entwurf").
@@ -64,8 +65,19 @@ _DETERMINERS = frozenset({
 })
 # fmt: on
 # Function words that tell an English request from a German one (for reading capitalized words as names).
-_ENGLISH = frozenset({"the", "to", "on", "is", "a", "an", "for", "of", "my", "me", "i", "and", "with", "in", "this"})
+# fmt: off
+_ENGLISH = frozenset({
+    "the", "to", "on", "is", "a", "for", "of", "my", "me", "i", "and", "with", "this", "that", "were", "are", "it",
+    "be", "have", "has", "from", "by", "we", "you", "our", "your", "what", "which", "who", "how", "when", "not", "been",
+})
+# fmt: on
 _GERMAN = frozenset({"der", "die", "das", "den", "dem", "ein", "eine", "einen", "und", "fur", "mit", "ist", "ich"})
+_QUOTED = re.compile(r"""(?<![\w'’])['"“„‘]([^'"“”„‘’]{1,60})['"”“’](?![\w'’])""")
+# Words whose "'s" is "is" or "has", not a possessive ("what's my slug", "it's fixed").
+_NOT_OWNERS = frozenset({"it", "what", "that", "there", "here", "who", "where", "how", "when", "he", "she", "let"})
+# A span of clock times: "from 9 to 12", "von 9 bis 12:30", "9-11am" (a word of the table says what it means).
+_CLOCK = r"\d{1,2}(?:[:.]\d\d)? ?(?:am|pm|uhr)?"
+_SPAN = re.compile(rf"\b(?:(?:from|von) )?{_CLOCK} ?(?:to|till|until|bis|-|–) ?{_CLOCK}\b")
 _LONGEST = 40  # letters of the longest word worth splitting or correcting
 _LINKS = ("", "s", "es", "n", "en", "e")  # German linking elements between compound parts
 _B = 0.4  # BM25 length normalization: low, since parameter names make write tools' texts long
@@ -76,7 +88,20 @@ _DESCRIBED = 0.8  # how much the verb a tool's title or description begins with 
 _PARTICIPLE = 0.6  # how much a past participle leans to its verb ("the meeting is cancelled")
 _ASKED = 0.6  # how much a question mark asks for list_… and get_…
 _SOLE = 0.5  # the weight of the things a verb that only one tool does implies
+_YIELD = 0.5  # × the verbs a thing suggests when other words say what happened
 _LATER = 0.6  # how much a later word that says what to do counts, against the first one
+_DEFINITE = 0.5  # × create when the first thing named is one there is and the verb may also change it
+_DEFINITE_WORDS = frozenset(
+    {"the", "this", "that", "my", "our", "your", "its", "their", "der", "die", "das", "den", "dem", "des"}
+)
+_MAKES = 0.5  # how much a tool that turns or adds a thing into another (…_to_…) creates it
+# How much a word counts in a tool's name, title, description, parameter names, short enums and toolset:
+# parameter names less, since a write tool's fields would otherwise outweigh what it does.
+_W_NAME, _W_TITLE, _W_DESC, _W_PARAMS, _W_ENUMS, _W_SET = 3.0, 2.0, 1.0, 0.5, 1.0, 1.0
+_FIELDS = 0.3  # the weight of a thing's fields (what create_/update_ set) in its get_ tool
+_TRIGGERS = frozenset({"whenever", "sobald"})  # what follows is the event a webhook waits for
+_TRIGGERED = 0.5  # × the words of that event
+_DESTINATIONS = frozenset({"to", "into", "under", "in"})  # before a name that ends a clause: where to
 _NAME_BONUS = 3.0  # × the share of the tool name's nouns the request names and of the request the name covers
 # English particles that may stand apart from their verb ("call the meeting off"): a two-word phrase of
 # the word table ending in one also matches with up to three words between (within one clause).
@@ -102,6 +127,53 @@ def _fold(text: str) -> str:
 
 
 _STOP = frozenset(_fold(w) for w in _STOP)  # requests are folded before they meet it (für → fur)
+
+
+# Neighbouring keys (QWERTZ and QWERTY), for telling a slip of the finger from another word.
+_ROWS = ("1234567890", "qwertzuiop", "asdfghjkl", "yxcvbnm", "qwertyuiop", "zxcvbnm")
+
+
+@cache
+def _neighbours(key: str) -> frozenset[str]:
+    near: set[str] = set()
+    rows = [(i, r) for i, r in enumerate(_ROWS[:4])] + [(1, _ROWS[4]), (3, _ROWS[5])]
+    for i, row in rows:
+        if key not in row:
+            continue
+        at = row.index(key)
+        for j, other in rows:
+            if abs(i - j) <= 1:
+                near.update(other[max(0, at - 1) : at + 2])
+    return frozenset(near - {key})
+
+
+def _slip(typed: str, meant: str) -> bool:
+    """Whether one edit from `meant` to `typed` is a typing slip: a letter left out, two swapped, a neighbouring
+    key hit instead or as well, a letter doubled; not another word (test is no text, intro no into)."""
+    if len(typed) + 1 == len(meant):
+        return True  # a letter left out
+    if len(typed) == len(meant) + 1:  # a letter too many: doubled or a neighbouring key's
+        for i, extra in enumerate(typed):
+            if typed[:i] + typed[i + 1 :] == meant:
+                near = typed[i - 1 : i] + typed[i + 1 : i + 2]
+                if any(c == extra or c in _neighbours(extra) for c in near):
+                    return True
+        return False
+    diff = [i for i, (a, b) in enumerate(zip(typed, meant, strict=False)) if a != b]
+    if len(diff) == 2 and diff[1] == diff[0] + 1 and typed[diff[0]] == meant[diff[1]]:
+        return True  # two letters swapped
+    return len(diff) == 1 and typed[diff[0]] in _neighbours(meant[diff[0]])
+
+
+def _inflected(verb: str) -> str:
+    """A regular expression for an English verb as inflected: calls, switched, ticking, wrapped, dropping."""
+    return rf"{re.escape(verb)}(?:{re.escape(verb[-1])}(?=ed|ing))?(?:s|es|ed|d|ing)?"
+
+
+def _uncontract(text: str) -> str:
+    """English contractions spelled out as the reading sees them: can't → ca not, Lisa's → lisa."""
+    text = re.sub(r"n['’]t\b", " not", text)
+    return re.sub(r"['’](?:s|m|re|ll|ve|d)\b", "", text)
 
 
 def _english(words: list[str]) -> bool:
@@ -134,6 +206,8 @@ class SearchWords:
     leading: dict[str, dict[str, float]]
     attributes: dict[str, dict[str, float]]
     plain: frozenset[str]
+    many: frozenset[str]
+    collective: frozenset[str]
     stems: dict[str, str]
     forms: dict[str, str]
 
@@ -158,6 +232,8 @@ class SearchWords:
             leading=weighted(data.get("leading", {})),
             attributes=weighted(data.get("attributes", {})),
             plain=frozenset(_fold(w) for w in data.get("plain", {}).get("words", [])),
+            many=frozenset(_fold(w) for w in data.get("number", {}).get("many", [])),
+            collective=frozenset(_fold(w) for w in data.get("number", {}).get("collective", [])),
             stems={_fold(k): _fold(v) for k, v in data.get("stems", {}).items()},
             forms={_fold(k): v for k, v in data.get("forms", {}).items()},
         )
@@ -213,14 +289,17 @@ class SearchIndex:
             params = " ".join(p.name for p in spec.params if p.name not in _PAGING)
             text = f"{spec.name} {spec.title} {spec.description} {params} {' '.join(enums)} {spec.toolset}"
             raw_words.update(w for w in re.findall(r"[a-z]+", _fold(text.replace("_", " "))) if len(w) > 3)
-            terms = Counter(
-                self._tok(spec.name) * 3
-                + self._tok(spec.title) * 2
-                + self._tok(spec.description)
-                + self._tok(params)
-                + self._tok(" ".join(enums))
-                + self._tok(spec.toolset)
-            )
+            terms: Counter[str] = Counter()
+            for part, weight in (
+                (spec.name, _W_NAME),
+                (spec.title, _W_TITLE),
+                (spec.description, _W_DESC),
+                (params, _W_PARAMS),
+                (" ".join(enums), _W_ENUMS),
+                (spec.toolset, _W_SET),
+            ):
+                for token in self._tok(part):
+                    terms[token] += weight  # type: ignore[assignment]
             verb, *nouns = self._tok(spec.name) or [spec.name]
             # What the title and description begin with is a verb of the tool too ("Cancel a sent invoice…").
             doc_verbs = {verb: 1.0}
@@ -229,8 +308,23 @@ class SearchIndex:
                 for other, weight in words.verbs.get(first, {first: 1.0}).items():
                     if weight == 1.0:
                         doc_verbs.setdefault(other, _DESCRIBED)
+            if verb == "update" and any(p.name == "done" for p in spec.params):
+                doc_verbs.setdefault("toggle", _DESCRIBED)  # update_subtask marks one done too
+            if "_to_" in spec.name:  # convert_quote_to_invoice makes an invoice, append_to_page writes a page
+                doc_verbs.setdefault("create", _MAKES)
             spelling = f"{spec.name.replace('_', ' ')} {spec.title}".lower()
             self.docs.append(_Doc(tool, verb, doc_verbs, tuple(nouns), terms, sum(terms.values()), spelling))
+        # A thing's fields are what reading it shows too: get_project has the budget update_project sets.
+        setters: dict[tuple[str, ...], set[str]] = {}
+        for doc in self.docs:
+            if doc.verb in ("create", "update"):
+                fields = " ".join(p.name for p in doc.tool.spec.params if not p.name.endswith("_id"))
+                setters.setdefault(doc.nouns, set()).update(set(self._tok(fields)) - set(doc.nouns))
+        for doc in self.docs:
+            if _FIELDS and doc.verb == "get" and doc.nouns in setters:
+                for term in setters[doc.nouns] - set(doc.terms):
+                    doc.terms[term] = _FIELDS  # type: ignore[assignment]
+                doc.length = sum(doc.terms.values())
         self.avg = sum(d.length for d in self.docs) / max(len(self.docs), 1)
         df: Counter[str] = Counter()
         for doc in self.docs:
@@ -260,6 +354,13 @@ class SearchIndex:
         # Everything a typo may be corrected to: the word table, then the table's own words.
         self._spellings = list(self._keys) + [w for w, _ in raw_words.most_common() if w not in self._keys]
         self._verbs_de = {german.stemWord(key): key for key in words.verbs}
+        # German verbs of the word table without a separable particle too (eintragen: tragen), for orders.
+        self._infinitives = {
+            key[len(p) :] if key.startswith(p) and len(key) - len(p) > 3 else key
+            for key in words.verbs
+            if key.endswith("en")
+            for p in ("", *_PARTICLES_DE)
+        }
         self._phrase_words = {w for phrase in words.phrases for w in phrase.split()}
         self._named = {t for d in self.docs for t in self._tok(f"{d.tool.spec.name} {d.tool.spec.title}")}
         # Phrases, longest first; "someone" in a phrase stands for a person's name or a pronoun. A two-word
@@ -268,18 +369,18 @@ class SearchIndex:
         self._phrases: list[tuple[str, re.Pattern[str], str]] = []  # (a word it has, pattern, meaning)
         self._gapped: list[tuple[str, re.Pattern[str], str]] = []
         for phrase, meaning in sorted(words.phrases.items(), key=lambda item: -len(item[0].split())):
-            parts = phrase.split()
+            parts = _uncontract(phrase).split()  # "can't make it" as requests read: ca not make it
             pattern = " ".join(person if w == _SOMEONE else re.escape(w) for w in parts)
             if len(parts) == 2 and parts[1] in _PARTICLES_EN and parts[0] not in _STOP:
                 # The verb of a phrasal verb as it is inflected: switched off, calls off, ticking off.
-                pattern = rf"{re.escape(parts[0])}(?:s|es|ed|d|ing)? {re.escape(parts[1])}"
+                pattern = rf"{_inflected(parts[0])} {re.escape(parts[1])}"
             if parts[0] == _SOMEONE:  # a person who does or is something begins the clause
                 pattern = rf"(?:(?<=^)|(?<=\| )){pattern}"
             anchor = max((w for w in parts if w != _SOMEONE), key=len)
             self._phrases.append((anchor, re.compile(rf"(?<![\w']){pattern}s?(?![\w'])"), meaning))
             if len(parts) == 2 and parts[1] in _PARTICLES_EN and parts[0] not in _STOP:
                 verb, particle = (re.escape(w) for w in parts)
-                verb += "(?:s|es|ed|d|ing)?"
+                verb = _inflected(parts[0])
                 # Up to three words between, or any number when the particle ends the clause.
                 gap = rf"(?<![\w']){verb}((?: [^ |]+){{1,3}}|(?: [^ |]+)+(?= {particle}(?: \||$))) {particle}(?![\w'])"
                 self._gapped.append((parts[1], re.compile(gap), meaning))
@@ -343,6 +444,7 @@ class SearchIndex:
 
         limit = 1 if len(word) <= 8 else 2
         found = process.extract(word, self._spellings, scorer=OSA.distance, score_cutoff=limit, limit=None)
+        found = [hit for hit in found if hit[1] > 1 or _slip(word, hit[0])]
         # The fewest typos; then the same first letter (asign → assign, not sign); then the word table first.
         found.sort(key=lambda hit: (hit[1], hit[0][0] != word[0], hit[2]))
         return found[0][0] if found else None
@@ -383,14 +485,24 @@ class SearchIndex:
                 continue
             if self._key(word) is not None or word in self._phrase_words or word in self.words.leading:
                 continue
-            if english and i:
+            owner = re.search(r"['’]s$", original) is not None  # "Max's email"
+            if (english and i) or owner:
                 if not (set(self._tok(word)) & self._named):
                     persons.add(word)
                 continue
+            if not english and i and (folded[i - 1] in _DETERMINERS or folded[i - 1] in self.words.leading):
+                continue  # a German noun after an article or a question word ("welche Ereignisse") is a thing
+            if word in self.words.plain or (not english and not i and self._imperative(word)):
+                continue  # a common word ("Gestern"), a German order's verb ("Mach", "Trag … ein", "Hör auf")
             resolved = self._resolve(word, set())
             if all(not self._known(w) or w in self.words.verbs or w in self.verb_idf for w in resolved):
                 persons.add(word)
         return persons
+
+    def _imperative(self, word: str) -> bool:
+        """Whether a German word is a verb's stem as in an order: mach, trag (… ein), hör (… auf), schließ."""
+        base = self.words.stems.get(word, word)
+        return base + "en" in self._infinitives or base + "n" in self._infinitives
 
     def _separable(self, words: list[str]) -> list[str]:
         """A German clause whose last word is a verb's particle, with the particle joined to its verb
@@ -432,7 +544,8 @@ class SearchIndex:
         noun it is said of ("the title is wrong")."""
         after = sequence[at + 1 : at + 2]
         if after and after != ["|"]:
-            return after
+            head = sequence[at + 2 : at + 3]  # … or the thing a compound names: a new calendar event
+            return after + head if head and set(self._tok(head[0])) & self.heads else after
         for word in reversed(sequence[:at]):
             if word == "|":
                 break
@@ -461,18 +574,60 @@ class SearchIndex:
                 return self.words.verbs[verb]
         return {}
 
+    def _labels(self, query: str) -> str:
+        """An English request without the names it gives things: a capitalized word inside a sentence before a
+        thing a tool is about is its name ("the Done column", "the Archive folder"), not a word to search for."""
+        words = list(re.finditer(_WORD.pattern, query, re.IGNORECASE))
+        if not _english([_fold(w.group()) for w in words]):
+            return query
+        cuts: list[tuple[int, int]] = []
+        for before, word, after in zip(words, words[1:], [*words[2:], None], strict=False):
+            if not re.fullmatch(r"[A-ZÄÖÜ][a-zäöüß]+", word.group()) or query[before.end() : word.start()] != " ":
+                continue
+            if after is None or query[word.end() : after.start()].strip():  # the last word of a clause
+                if _fold(before.group()) in _DESTINATIONS:
+                    cuts.append((word.start(), word.end()))  # where a thing goes: move the task to Done
+                continue
+            following = _fold(after.group())
+            meanings = self.words.words.get(self._key(following) or "", {})
+            if (set(self._tok(following)) | {t for m in meanings for t in self._tok(m)}) & self.heads:
+                cuts.append((word.start(), word.end()))
+        for start, end in reversed(cuts):
+            query = query[:start] + query[end:]
+        return query
+
+    @staticmethod
+    def _possessives(words: list[str]) -> list[str]:
+        """English words with "its" after a possessive ("Max's email" → max's its email), so what it owns reads as
+        a noun, not a verb ("email" is no sending here); "what's", "it's" and "Max's sent" are no possessives."""
+        out: list[str] = []
+        for i, word in enumerate(words):
+            out.append(word)
+            after = words[i + 1] if i + 1 < len(words) else ""
+            owner = re.sub(r"['’]s$", "", word)
+            if (
+                owner != word
+                and owner not in _NOT_OWNERS
+                and after
+                and after not in _STOP
+                and after not in _PARTICLES_EN
+                and not after.endswith(("ed", "ing"))
+            ):
+                out.append("its")
+        return out
+
     def _text(self, query: str) -> str:
         """The request folded, clause by clause (" | " between), names as "someone", phrases replaced."""
+        query = _QUOTED.sub(" ", self._labels(query))  # a quoted name or text says nothing of the tool
         persons = self._persons(query)
         clauses: list[str] = []
         for clause in re.split(r"[,;:!?()]+|\.(?!\d)|\s[-–]\s", _fold(query).replace("_", " ")):
             words = self._separable(_WORD.findall(clause))
+            words = self._possessives(words)
             words = [_SOMEONE if re.sub(r"['’]s$", "", w) in persons else w for w in words]
             if words:
                 clauses.append(" ".join(words))
-        text = " | ".join(clauses)
-        text = re.sub(r"n['’]t\b", " not", text)
-        text = re.sub(r"['’](?:s|m|re|ll|ve|d)\b", "", text)
+        text = _SPAN.sub(" timespan ", _uncontract(" | ".join(clauses)))  # from 9 to 12, von 9 bis 12
         for anchor, pattern, meaning in self._phrases:
             if anchor in text:  # a quick look before the regular expression
                 text = pattern.sub(meaning, text)
@@ -487,20 +642,31 @@ class SearchIndex:
         text = self._text(query)
         terms: dict[str, float] = {}
         verbs: dict[str, float] = {}
-        lean: dict[str, float] = {}
+        lean: dict[str, float] = {}  # the verbs the things it names suggest ("Max is sick": create an absence)
+        happened: dict[str, float] = {}  # … and those its other words say happened ("got cancelled", "ends")
         first = text.split()[0] if text.split() else ""
-        verbs.update(self.words.leading.get(first, {}))
+        second = text.split()[1] if len(text.split()) > 1 else ""
+        meant = self.words.words.get(self._key(second) or "", {})
+        things = set(self._tok(second)) | {t for m in meant for t in self._tok(m)}
+        adjective = first in self.words.words and second != _stem(second) and bool(things & self.heads)
+        if not adjective:  # "open tickets" is no order to open
+            verbs.update(self.words.leading.get(first, {}))
         if query.rstrip().endswith("?") and not verbs:  # a question asks to read
             verbs.update({"list": _ASKED, "get": _ASKED})
         said = len(verbs) > 1  # whether a word said what to do yet (a question word did: "when does it end")
         english = _english(text.split())
+        # A request without German function words may say its number in English ("running projects").
+        numbered = english or not any(w in _GERMAN for w in text.split())
         number = 0
+        definite: bool | None = None  # whether the first thing named is one there is ("the page", not "a page")
         named: set[str] = set()  # the things a tool is about that the request names
         implied: dict[str, float] = {}  # … and those its words only imply
 
+        trigger = False  # after "whenever": the event a webhook waits for, not what to do now
+
         def add(term: str, weight: float) -> None:
             for part in self._tok(term):
-                terms[part] = max(terms.get(part, 0.0), weight)
+                terms[part] = max(terms.get(part, 0.0), weight * (_TRIGGERED if trigger else 1.0))
 
         sequence = text.replace("-", " ").split()
         # English requests that begin with things ("quotes that were turned down", "tasks assigned to Max")
@@ -508,6 +674,7 @@ class SearchIndex:
         content = [w for w in sequence if w not in _STOP and w != "|"]
         listing = english and bool(content) and content[0] != _stem(content[0]) and _stem(content[0]) in self.heads
         for at, raw in enumerate(sequence):
+            trigger = (trigger or (at > 0 and sequence[at - 1] in _TRIGGERS)) and raw != "|"
             if raw in _STOP or raw.isdigit() or raw == "|":
                 continue
             for word in self._resolve(raw, names):
@@ -525,10 +692,12 @@ class SearchIndex:
                     readings = self.words.verbs[key]
                 if at and sequence[at - 1] in _DETERMINERS and word not in self.words.attributes:
                     readings = {}  # after an article a verb's word is a noun: the email address, my schedule
+                if trigger:
+                    readings = {}  # "whenever a task is done": no order to mark one done
                 if not readings and not self.words.words.get(key or ""):
                     # A past participle states what happened and leans to recording it ("is cancelled").
                     for verb, weight in self._participle(word).items():
-                        lean[verb] = max(lean.get(verb, 0.0), weight * _PARTICIPLE)
+                        happened[verb] = max(happened.get(verb, 0.0), weight * _PARTICIPLE)
                 # The first word that says what to do is the request's verb; later ones say less.
                 later = _LATER if said else 1.0
                 said = said or bool(readings)
@@ -541,19 +710,32 @@ class SearchIndex:
                 own = [meanings[t] for t in token if t in meanings]
                 # An English noun says its number: a tool's own noun ("the invoice", "invoices") or a plural
                 # meaning one ("bills"); collective words ("the team", "my calendar") say nothing.
-                if english and not readings and raw == word and (set(token) & self.heads or meanings):
+                # The first noun of a compound says no number ("the time entries" are many).
+                modifier = at + 1 < len(sequence) and bool(set(self._tok(sequence[at + 1])) & self.heads)
+                if numbered and not readings and raw == word and not modifier and (set(token) & self.heads or meanings):
                     if _stem(raw) != raw and (set(token) | set(meanings)) & self.heads:
                         number -= 1
-                    elif set(token) & self.heads:
+                    elif set(token) & self.heads or (
+                        english and raw not in self.words.collective and set(meanings) & self.heads
+                    ):
                         number += 1
+                if raw in self.words.many:  # "the contract list", "Übersicht der Rechnungen" are about many
+                    number -= 2
                 # A word that only leans to a verb ("moved", "should") is no search term either.
                 leans_only = bool(meanings) and all(m.startswith("@") for m in meanings)
                 if not is_verb and not leans_only:
                     add(word, min(own, default=1.0))
+                thing = (set(token) | {t for m in meanings for t in self._tok(m)}) & self.heads
+                if thing and not is_verb and definite is None:  # the first thing named: a new one or one there is
+                    before = [w for w in sequence[max(0, at - 3) : at] if w != "|"]
+                    definite = any(w in _DEFINITE_WORDS or w == _SOMEONE for w in before[-3:]) and not any(
+                        w in ("a", "an", "ein", "eine", "einen", "einem", "einer") for w in before[-2:]
+                    )
                 named.update(set(token) & self.heads)
                 for meaning, strength in meanings.items():
                     if meaning.startswith("@"):
-                        lean[meaning[1:]] = max(lean.get(meaning[1:], 0.0), strength)
+                        leans = lean if thing else happened  # "vacation" suggests, "ends" says what happened
+                        leans[meaning[1:]] = max(leans.get(meaning[1:], 0.0), strength)
                     elif meaning.startswith("~"):
                         implied[meaning[1:]] = max(implied.get(meaning[1:], 0.0), strength)
                     elif meaning not in token:
@@ -569,6 +751,19 @@ class SearchIndex:
             if weight >= 1.0 and verb in self._sole:
                 for noun in self._sole[verb]:
                     terms.setdefault(noun, _SOLE)
+        # What happened says more than what a thing suggests ("the vacation got cancelled", "ends a day later").
+        if happened:
+            lean = {v: w * _YIELD for v, w in lean.items()}
+            for verb, weight in happened.items():
+                lean[verb] = max(lean.get(verb, 0.0), weight)
+        # Making or adding to a thing there is changes it ("give the page a title", "add a line to the invoice").
+        if (
+            definite
+            and _DEFINITE < 1
+            and verbs.get("create", 0.0)
+            and any(w >= 0.5 for v, w in verbs.items() if v not in ("create", "list", "get"))
+        ):
+            verbs["create"] *= _DEFINITE
         if listing:
             verbs = {**{v: w * _LATER for v, w in verbs.items()}, "list": 1.0}
         return _Reading(terms, verbs, lean, number)
@@ -629,7 +824,17 @@ class SearchIndex:
         for doc in self.docs:
             if allowed is not None and doc.tool.spec.name not in allowed:
                 continue
-            best = max((fuzz.partial_ratio(w, doc.spelling) for w in words), default=0.0)
+            # A word's likeness to the whole name ("invoce") or to one of its words (a short "sow" for show).
+            best = max(
+                (
+                    max(
+                        fuzz.partial_ratio(w, doc.spelling),
+                        *(fuzz.ratio(w, p) for p in doc.spelling.split() if len(p) > 3),
+                    )
+                    for w in words
+                ),
+                default=0.0,
+            )
             if best >= 75:
                 found.append((doc.tool, best / 100))
         return found
