@@ -168,6 +168,8 @@ async def test_lockdown_withholds_outside_text_until_revealed(harness: Harness) 
             assert TALLY.count(held), f"{tool}: outside text reached the model in lockdown"
             marks = (result.meta or {}).get("dversum/outside", [])
             assert marks and all(m["withheld"] and m["chars"] > 0 and m["origin"] for m in marks), marks
+            notice = (result.structured_content or {}).get("outside_text", "")
+            assert f"{len(marks)} withheld (lockdown): reveal_outside_text" in notice, notice
             refs += [m["ref"] for m in marks]
         events = (await client.read_resource("dversum://webhooks/events")).contents[0]
         assert TALLY.count(MARKER not in events.text.lower())  # type: ignore[union-attr]
@@ -176,6 +178,7 @@ async def test_lockdown_withholds_outside_text_until_revealed(harness: Harness) 
         shown = await client.call_tool("reveal_outside_text", {"ref": refs[0]})
         assert not shown.is_error and MARKER in str(shown.structured_content).lower().replace(".", " ")
         assert shown.meta and shown.meta["dversum/outside"][0]["path"] == "$.text"  # revealed, still marked
+        assert shown.content[0].text.startswith("Written outside your organization (1 field: text;")  # type: ignore[union-attr]
         bogus = await client.call_tool("reveal_outside_text", {"ref": "ot_0000000000000000"})
         assert bogus.is_error and bogus.structured_content["field"] == "ref"  # type: ignore[index]
 
