@@ -21,7 +21,7 @@ from dversum_mcp.tools.registry import Registry
 EVAL = Path(__file__).parents[1] / "fixtures" / "search_eval.jsonl"
 HELD_OUT_TOP1 = 0.87  # measured: 113 of 128 (88.3 %)
 HELD_OUT_TOP3 = 0.96  # measured: 123 of 128 (96.1 %)
-TUNE_TOP1 = 0.93  # measured: 699 of 747 (93.6 %; 665 before search4)
+TUNE_TOP1 = 0.85  # measured: 888 of 1,036 (85.7 %); of the 289 "oblique" rows added last, 189
 
 
 def _rows() -> list[dict[str, Any]]:
