@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_util import BENCH_DIR, PYTHON, ROOT, base_env, machine, summary
-from tests.remote.stack import free_port, login, nginx_conf, start_redis, wait_http
+from tests.remote.stack import free_port, login, nginx_conf, start_redis, stop, wait_http
 
 __all__ = ["run"]
 
@@ -243,12 +243,7 @@ def _variant(replicas: int, users_n: int, clients: int, duration: float) -> dict
         return result
     finally:
         for proc in reversed(procs):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop(proc, grace_s=15)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -70,12 +70,12 @@ def start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     return proc, port
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Ask a process to end (SIGTERM), then make it (SIGKILL) if it has not within 10 s."""
+def stop(proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
+    """Ask a process to end (SIGTERM), then make it (SIGKILL) if it has not within `grace_s`."""
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(10)
+            proc.wait(grace_s)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
